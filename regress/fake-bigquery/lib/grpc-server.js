@@ -31,7 +31,7 @@ function findSession(call) {
     for (const o of frontier) {
       if (!o || typeof o !== 'object' || seen.has(o)) continue;
       seen.add(o);
-      if (o.session && typeof o.session.destroy === 'function' && o.session.socket) return o.session;
+      if (o.session && typeof o.session.destroy === 'function') return o.session;
       for (const k of ['call', 'nextCall', 'stream', 'http2Stream']) if (o[k]) next.push(o[k]);
     }
     frontier = next;
@@ -116,12 +116,20 @@ class AppendRowsCall {
 
   drop() {
     if (this.ended) return;
+    const session = findSession(this.call);
+    if (!session) {
+      this.endWithStatus(grpc.status.INTERNAL, 'fake-bigquery: cannot find the HTTP/2 session of the call to drop');
+      return;
+    }
     this.ended = true;
     this.fake.count(this.fake.stats.callEnds, 'DROPPED');
-    const session = findSession(this.call);
-    if (!session) throw new Error('cannot find the HTTP/2 session of the call to drop');
-    session.socket.destroy();
-    session.destroy();
+    // session.socket is a proxy that refuses destroy(); the real socket sits
+    // under Node's internal 'socket' symbol. Destroying it drops the TCP
+    // connection without GOAWAY; session.destroy() is the fallback.
+    const kSocket = Object.getOwnPropertySymbols(session).find((s) => s.description === 'socket');
+    const socket = kSocket && session[kSocket];
+    if (socket && typeof socket.destroy === 'function') socket.destroy();
+    else session.destroy();
   }
 
   triggerCallFault(f) {

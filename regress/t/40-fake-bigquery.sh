@@ -1,0 +1,24 @@
+#!/bin/sh
+# 40-fake-bigquery.sh - the fake BigQuery's own faithfulness tests
+# (regress/fake-bigquery/test/, node's test runner): Google's Node clients
+# (@google-cloud/bigquery-storage managedwriter, @google-cloud/bigquery)
+# against the fake, CDC semantics, every fault type, the routing header
+# check, schema evolution and the request size limit.
+#
+# Needs no PostgreSQL. Installs the npm dependencies first if they are
+# missing (regress/fake-bigquery/install.sh). Exits non-zero on failure.
+set -eu
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+fake="$top/regress/fake-bigquery"
+
+"$fake/install.sh"
+
+cd "$fake"
+# Keep Google's auth library from probing the GCE metadata server.
+export METADATA_SERVER_DETECTION=none
+if [ -n "${DSPLUG_TEST_TMP:-}" ]; then
+	TMPDIR="$DSPLUG_TEST_TMP"
+	export TMPDIR
+fi
+timeout 300 node --test test/
