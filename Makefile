@@ -1,0 +1,45 @@
+# dsplug: stream PostgreSQL changes into BigQuery, region by region.
+#
+#   make            build the plugin (and the consumer)
+#   make install    install them into the server pg_config names
+#   make check      install what is missing, build, and run every test
+#                   against a throwaway PostgreSQL 15 cluster
+#   make demo       the two-region demo on the embedded SQLite target
+#   make bench      the side-by-side benchmarks (bench/README.md)
+#
+# PG_CONFIG selects the server (default: the pg_config on PATH).
+# WERROR=1 turns compiler warnings into errors (make check sets it).
+
+PG_CONFIG ?= pg_config
+WERROR ?= 0
+export PG_CONFIG WERROR
+
+.PHONY: all plugin consumer install deps check demo bench bench-quick clean
+
+all: plugin consumer
+
+plugin:
+	$(MAKE) -C plugin
+
+consumer:
+	$(MAKE) -C consumer
+
+install: all
+	$(MAKE) -C plugin install
+	$(MAKE) -C consumer install
+
+deps:
+	scripts/deps.sh test
+
+# make check builds with warnings as errors and runs as root on a fresh
+# machine: the deps step installs Debian packages, regress/run.sh starts its
+# own cluster as the postgres user.
+check: deps
+	$(MAKE) WERROR=1 all
+	$(MAKE) WERROR=1 install
+	regress/run.sh
+
+clean:
+	$(MAKE) -C plugin clean
+	$(MAKE) -C consumer clean
+	rm -rf regress/results regress/regression.diffs regress/regression.out regress/tmp

@@ -1,0 +1,100 @@
+#!/bin/sh
+# run.sh - run every dsplug test against a throwaway PostgreSQL cluster.
+#
+# Usage: regress/run.sh [TEST...]
+#
+# Starts a cluster (scripts/cluster.sh) as the postgres user, runs the
+# pg_regress suite (regress/sql, regress/expected), then every scripted test
+# regress/t/*.sh, stops the cluster and exits non-zero if anything failed.
+# With TEST arguments, runs only the pg_regress tests and scripts named
+# (e.g. "types" or "t/20-consumer-types.sh").
+#
+# Scripted tests run from the repository root with these set:
+#   PGHOST PGPORT PGUSER   the cluster (Unix socket, trust auth)
+#   DSPLUG_TEST_DIR        the cluster's directory (scripts/cluster.sh)
+#   DSPLUG_TEST_TMP        a scratch directory of their own, readable by postgres
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+PG_CONFIG=${PG_CONFIG:-pg_config}
+export PG_CONFIG
+
+work=$(mktemp -d /tmp/dsplug-check.XXXXXX)
+chmod 755 "$work"
+cluster="$work/cluster"
+port=${DSPLUG_TEST_PORT:-54329}
+
+cleanup() {
+	scripts/cluster.sh stop "$cluster" immediate >/dev/null 2>&1 || true
+	if [ "${failed:-1}" -eq 0 ]; then
+		rm -rf "$work"
+	else
+		echo "run.sh: kept $work for inspection" >&2
+	fi
+}
+trap cleanup EXIT INT TERM
+
+echo "== starting a throwaway cluster in $cluster"
+scripts/cluster.sh start "$cluster" "$port" "logical_decoding_work_mem = 64MB"
+export PGHOST="$cluster" PGPORT="$port" PGUSER=postgres
+export DSPLUG_TEST_DIR="$cluster"
+
+# Which tests: all, or those named on the command line.
+sql_tests=$(sed -e 's/#.*//' regress/schedule | tr -s ' \n' ' ')
+script_tests=$(ls regress/t/*.sh 2>/dev/null || true)
+if [ $# -gt 0 ]; then
+	sel_sql=""
+	sel_scripts=""
+	for t in "$@"; do
+		case "$t" in
+			t/*|regress/t/*) sel_scripts="$sel_scripts regress/${t#regress/}" ;;
+			*) sel_sql="$sel_sql $t" ;;
+		esac
+	done
+	sql_tests=$sel_sql
+	script_tests=$sel_scripts
+fi
+
+failed=0
+failures=""
+
+if [ -n "$(echo $sql_tests)" ]; then
+	echo "== pg_regress:$(echo " $sql_tests" | tr -s ' ')"
+	pgxs=$(dirname "$("$PG_CONFIG" --pgxs)")
+	mkdir -p "$work/regress"
+	if ! "$pgxs/../test/regress/pg_regress" \
+		--bindir="$("$PG_CONFIG" --bindir)" \
+		--host="$PGHOST" --port="$PGPORT" --user=postgres \
+		--inputdir=regress --outputdir="$work/regress" \
+		--dbname=dsplug_regression --load-extension=dsplug \
+		$sql_tests; then
+		failed=1
+		failures="$failures pg_regress"
+		[ -f "$work/regress/regression.diffs" ] && cat "$work/regress/regression.diffs"
+	fi
+fi
+
+for t in $script_tests; do
+	name=$(basename "$t" .sh)
+	scratch="$work/$name"
+	mkdir -p "$scratch"
+	[ "$(id -u)" -eq 0 ] && chown postgres:postgres "$scratch"
+	echo "== $t"
+	start=$(date +%s)
+	if DSPLUG_TEST_TMP="$scratch" sh "$t" >"$work/$name.log" 2>&1; then
+		echo "   ok ($(( $(date +%s) - start ))s)"
+	else
+		echo "   FAILED ($(( $(date +%s) - start ))s); last lines of $work/$name.log:"
+		tail -n 40 "$work/$name.log" | sed 's/^/   | /'
+		failed=1
+		failures="$failures $t"
+	fi
+done
+
+if [ "$failed" -ne 0 ]; then
+	echo "== FAILED:$failures"
+	tail -n 20 "$cluster/server.log" | sed 's/^/   server.log | /'
+	exit 1
+fi
+echo "== all tests passed"

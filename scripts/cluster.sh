@@ -1,0 +1,81 @@
+#!/bin/sh
+# cluster.sh - a throwaway PostgreSQL 15 cluster for dsplug's tests, demo
+# and benchmarks.
+#
+# Usage: scripts/cluster.sh start DIR PORT [setting=value...]
+#        scripts/cluster.sh stop DIR [fast|immediate]
+#        scripts/cluster.sh restart DIR [fast|immediate]
+#
+# DIR holds the data directory (DIR/data), the server log (DIR/server.log)
+# and the Unix socket (DIR itself); connect with host=DIR port=PORT
+# user=postgres.  The server never runs as root: when called as root, DIR is
+# handed to the "postgres" user and the server runs as that user.
+# Extra settings are appended to postgresql.conf.
+set -eu
+
+PG_CONFIG=${PG_CONFIG:-pg_config}
+bindir=$("$PG_CONFIG" --bindir)
+
+as_pg() {
+	if [ "$(id -u)" -eq 0 ]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+cmd=${1:-}
+dir=${2:-}
+[ -n "$cmd" ] && [ -n "$dir" ] || { sed -n '4,8p' "$0" >&2; exit 2; }
+
+case "$cmd" in
+start)
+	port=${3:?cluster.sh start: PORT missing}
+	shift 3
+	if [ -f "$dir/data/postmaster.pid" ]; then
+		as_pg "$bindir/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+	fi
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	chmod 755 "$dir"
+	[ "$(id -u)" -eq 0 ] && chown postgres:postgres "$dir"
+	as_pg "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 \
+		--locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 ||
+		{ cat "$dir/initdb.log" >&2; exit 1; }
+	{
+		echo "# dsplug throwaway cluster"
+		echo "port = $port"
+		echo "listen_addresses = ''"
+		echo "unix_socket_directories = '$dir'"
+		echo "wal_level = logical"
+		echo "max_replication_slots = 32"
+		echo "max_wal_senders = 32"
+		echo "output_plugin_libraries = 'pgoutput, test_decoding, dsplug, wal2json, decoderbufs'"
+		echo "fsync = off"
+		echo "max_wal_size = 4GB"
+		echo "wal_sender_timeout = 60s"
+		echo "log_min_messages = warning"
+		echo "log_line_prefix = '%m [%p] %q%a '"
+		for s in "$@"; do echo "$s"; done
+	} | as_pg tee -a "$dir/data/postgresql.conf" >/dev/null
+	if ! as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null; then
+		tail -n 30 "$dir/server.log" >&2
+		exit 1
+	fi
+	;;
+stop)
+	mode=${3:-fast}
+	[ -f "$dir/data/postmaster.pid" ] || exit 0
+	as_pg "$bindir/pg_ctl" -D "$dir/data" -m "$mode" -w -t 120 stop >/dev/null
+	;;
+restart)
+	mode=${3:-fast}
+	as_pg "$bindir/pg_ctl" -D "$dir/data" -m "$mode" -w -t 120 stop >/dev/null || true
+	as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||
+		{ tail -n 30 "$dir/server.log" >&2; exit 1; }
+	;;
+*)
+	sed -n '4,8p' "$0" >&2
+	exit 2
+	;;
+esac
