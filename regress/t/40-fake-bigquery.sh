@@ -21,4 +21,4 @@ if [ -n "${DSPLUG_TEST_TMP:-}" ]; then
 	TMPDIR="$DSPLUG_TEST_TMP"
 	export TMPDIR
 fi
-timeout 300 node --test test/
+timeout 300 node --test test/*.test.js

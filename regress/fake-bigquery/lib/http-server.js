@@ -182,6 +182,8 @@ function createHttpServer(fake) {
         send(res, e.httpCode, e.toJSON());
       } else if (e instanceof ControlError) {
         send(res, e.status, { error: e.message });
+      } else if (e instanceof URIError) {
+        send(res, 400, new ApiError(400, 'invalid', `Malformed URL: ${e.message}`).toJSON());
       } else if (e instanceof SyntaxError) {
         send(res, 400, { error: `invalid JSON: ${e.message}` });
       } else {

@@ -120,7 +120,7 @@ function columnNameOf(fd) {
   return typeof opt === 'string' && opt !== '' ? opt : fd.name;
 }
 
-function planMessage(root, msgName, columns, info, path, topLevel, table) {
+function planMessage(root, msgName, columns, info, path, topLevel) {
   const type = root.lookupType(msgName);
   const fields = [];
   const used = new Map();
@@ -151,7 +151,7 @@ function planMessage(root, msgName, columns, info, path, topLevel, table) {
     }
     const entry = { protoName: field.name, column: col, protoType: fi.protoType, repeated };
     if (fi.protoType === 'enum') entry.enumType = root.lookupEnum(fi.target);
-    if (col.type === 'STRUCT') entry.sub = planMessage(root, fi.target, col.fields, info, where, false, table);
+    if (col.type === 'STRUCT') entry.sub = planMessage(root, fi.target, col.fields, info, where, false);
     fields.push(entry);
   }
   if (extra.length) {
@@ -174,7 +174,7 @@ function compileWriterSchema(descriptor, table) {
     if (e instanceof SchemaError) throw e;
     throw new SchemaError(`Invalid proto schema: ${e.message}`);
   }
-  const plan = planMessage(root, descriptor.name, table.schema, info, 'root', true, table);
+  const plan = planMessage(root, descriptor.name, table.schema, info, 'root', true);
   const pseudo = new Set(plan.fields.filter((f) => f.pseudo).map((f) => f.pseudo));
   if (pseudo.has(CHANGE_SEQUENCE_NUMBER) && !pseudo.has(CHANGE_TYPE)) {
     throw new SchemaError(`${CHANGE_SEQUENCE_NUMBER} requires ${CHANGE_TYPE} in the writer schema`);
