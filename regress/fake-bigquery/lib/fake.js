@@ -11,7 +11,7 @@ const ROUTING_MODES = ['off', 'lenient', 'strict'];
 function newStats() {
   return {
     calls: 0, // AppendRows calls opened
-    callEnds: {}, // final status of each call by code name (DROPPED: no status)
+    callEnds: {}, // how calls ended, by status name (DROPPED: connection destroyed, CANCELLED: by the client)
     requests: 0, // AppendRowsRequests received
     bytes: 0, // their serialized size
     rows: 0, // serialized rows received
@@ -30,7 +30,6 @@ class Fake {
     this.resetConfig();
     this.stats = newStats();
     this.tokens = new Map();
-    this.nextCallId = 1;
     this.ports = {};
   }
 

@@ -17,7 +17,7 @@ const { CallError, InBandError, grpcCode, grpcCodeName } = require('./errors');
 const STREAM_RE = /^projects\/([^/]+)\/datasets\/([^/]+)\/tables\/([^/]+)\/streams\/([^/]+)$/;
 const REQUEST_SIZE = Symbol('requestSize');
 const MAX_MESSAGE = 64 * 1024 * 1024; // above the AppendRows limit, so the fake sees oversize requests
-const COMPILE_CACHE_MAX = 64;
+const COMPILE_CACHE_MAX = 64; // compiled writer schemas kept per table
 
 const sleep = (ms) => new Promise((r) => { setTimeout(r, ms); });
 
@@ -63,10 +63,9 @@ class AppendRowsCall {
     this.fake = fake;
     this.call = call;
     this.compileCache = compileCache;
-    this.id = fake.nextCallId;
-    fake.nextCallId += 1;
     this.requests = 0;
-    this.stream = null;
+    this.stream = null; // write_stream in force
+    this.tableRef = null; // {projectId, datasetId, tableId} of the stream
     this.table = null;
     this.descriptor = null; // writer schema in force
     this.compiled = null; // {compiled, schemaVersion} or {error}
@@ -79,7 +78,10 @@ class AppendRowsCall {
   start() {
     const { fake, call } = this;
     fake.stats.calls += 1;
-    call.on('cancelled', () => { this.ended = true; });
+    call.on('cancelled', () => {
+      if (!this.ended) fake.count(fake.stats.callEnds, 'CANCELLED');
+      this.ended = true;
+    });
     call.on('error', () => { this.ended = true; });
     const authError = fake.authenticate(call.metadata.get('authorization')[0], 'grpc');
     if (authError) {
@@ -162,17 +164,22 @@ class AppendRowsCall {
     const { projectId, datasetId, tableId } = this.tableRef;
     const table = this.fake.store.findTable(projectId, datasetId, tableId);
     if (!table) throw new CallError('NOT_FOUND', `Requested entity was not found. Table ${projectId}:${datasetId}.${tableId} does not exist. Entity: ${this.stream}`);
-    if (table !== this.table) {
+    if (table !== this.table) { // another table, or the same name recreated
       this.table = table;
+      this.compiled = null;
       this.schemaVersionSeen = null;
     }
     return table;
   }
 
+  // The writer schema compiled against the table's current schema (cached
+  // per table object, so a table dropped and recreated by reset starts over).
   compile(table) {
-    if (this.compiled && (this.compiled.error || this.compiled.schemaVersion === table.schemaVersion)) return this.compiled;
-    const key = `${table.name}@${table.schemaVersion}:${JSON.stringify(this.descriptor)}`;
-    let entry = this.compileCache.get(key);
+    if (this.compiled && this.compiled.schemaVersion === table.schemaVersion) return this.compiled;
+    if (!this.compileCache.has(table)) this.compileCache.set(table, new Map());
+    const cache = this.compileCache.get(table);
+    const key = `${table.schemaVersion}:${JSON.stringify(this.descriptor)}`;
+    let entry = cache.get(key);
     if (!entry) {
       try {
         entry = { compiled: compileWriterSchema(this.descriptor, table), schemaVersion: table.schemaVersion };
@@ -180,8 +187,8 @@ class AppendRowsCall {
         if (!(e instanceof SchemaError)) throw e;
         entry = { error: e, schemaVersion: table.schemaVersion };
       }
-      if (this.compileCache.size >= COMPILE_CACHE_MAX) this.compileCache.delete(this.compileCache.keys().next().value);
-      this.compileCache.set(key, entry);
+      if (cache.size >= COMPILE_CACHE_MAX) cache.delete(cache.keys().next().value);
+      cache.set(key, entry);
     }
     this.compiled = entry;
     return entry;
@@ -318,7 +325,7 @@ function createGrpcServer(fake) {
     'grpc.max_receive_message_length': MAX_MESSAGE,
     'grpc.max_send_message_length': MAX_MESSAGE,
   });
-  const compileCache = new Map();
+  const compileCache = new WeakMap(); // table -> Map(schema version + descriptor -> compiled)
   server.addService(definition, {
     AppendRows(call) {
       new AppendRowsCall(fake, call, compileCache).start();

@@ -165,6 +165,26 @@ test('unknown columns: in-band INVALID_ARGUMENT with StorageError SCHEMA_MISMATC
   assert.deepEqual(await h.rows(srv, DS, 'extra'), [{ id: '2', v: null }]);
 });
 
+test('a writer schema refused for an unknown column is accepted in the same call once PATCH adds the column', async () => {
+  await table('grow');
+  const wide = h.descriptor('wide', [{ name: 'id', type: 'int64' }, { name: 'v', type: 'string' }, { name: 'extra', type: 'string' }]);
+  const client = h.rawClient(srv);
+  const c = h.openAppend(client, { stream: S('grow') });
+  c.call.write(req('grow', wide, [{ id: 1, extra: 'e' }]));
+  await c.waitFor(1);
+  assert.equal(c.responses[0].error.code, grpc.status.INVALID_ARGUMENT);
+  const r = await h.rest(srv, 'PATCH', `/datasets/${DS}/tables/grow`, { schema: { fields: [...KV, { name: 'extra', type: 'STRING' }] } });
+  assert.equal(r.status, 200);
+  c.call.write({ proto_rows: { rows: { serialized_rows: [wide.encode({ id: 2, extra: 'e' })] } } });
+  await c.waitFor(2);
+  c.call.end();
+  await c.done;
+  client.close();
+  assert.ok(ok(c.responses[1]), JSON.stringify(c.responses[1]));
+  assert.deepEqual(c.responses[1].updated_schema.fields.map((f) => f.name), ['id', 'v', 'extra']);
+  assert.deepEqual(await h.rows(srv, DS, 'grow'), [{ id: '2', v: null, extra: 'e' }]);
+});
+
 test('proto types must suit the column type and mode', async () => {
   await table('types', [{ name: 'i', type: 'INT64' }, { name: 'r', type: 'STRING', mode: 'REPEATED' }]);
   const cases = [
