@@ -45,7 +45,7 @@ typedef struct DsplugOptions
 	bool		messages;		/* send logical messages */
 } DsplugOptions;
 
-#define DSPLUG_DEFAULT_COMPRESSION_LEVEL	3
+#define DSPLUG_DEFAULT_COMPRESSION_LEVEL	1
 #define DSPLUG_MIN_COMPRESSION_LEVEL		1
 #define DSPLUG_MAX_COMPRESSION_LEVEL		19
 #define DSPLUG_DEFAULT_BATCH_SIZE			(256 * 1024)

@@ -54,7 +54,13 @@ void
 encode_describe(DsplugRelation *entry, Relation relation)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(entry->mcxt);
-	TupleDesc	desc = CreateTupleDescCopy(RelationGetDescr(relation));
+
+	/*
+	 * Read columns from the relation's own descriptor: a copy made with
+	 * CreateTupleDescCopy (which the slot needs) has attgenerated and
+	 * attnotnull cleared.
+	 */
+	TupleDesc	desc = RelationGetDescr(relation);
 	Dsplug__Relation *rel = &entry->description;
 	char		identity = relation->rd_rel->relreplident;
 	Bitmapset  *idkey;
@@ -155,7 +161,8 @@ encode_describe(DsplugRelation *entry, Relation relation)
 	rel->n_columns = n;
 	rel->columns = cols;
 
-	entry->slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	entry->slot = MakeSingleTupleTableSlot(CreateTupleDescCopy(desc),
+										   &TTSOpsHeapTuple);
 
 	bms_free(idkey);
 	bms_free(pkey);

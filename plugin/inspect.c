@@ -62,7 +62,7 @@ typedef struct InspectState
 static Datum slot_changes(FunctionCallInfo fcinfo, bool consume);
 static void inspect_start(InspectState *state, FunctionCallInfo fcinfo,
 						  bool with_origin);
-static void inspect_frame(InspectState *state, int frameno, const char *what,
+static void inspect_frame(InspectState *state, int frameno, const char *slot,
 						  bytea *frame, XLogRecPtr lsn, TransactionId xid,
 						  bool xid_isnull);
 static void emit_row(InspectState *state, XLogRecPtr lsn, TransactionId xid,
@@ -113,7 +113,7 @@ dsplug_decode(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("frame %d is NULL", i + 1)));
-		inspect_frame(&state, i + 1, "frame", DatumGetByteaPP(elems[i]),
+		inspect_frame(&state, i + 1, NULL, DatumGetByteaPP(elems[i]),
 					  InvalidXLogRecPtr, InvalidTransactionId, true);
 	}
 	return (Datum) 0;
@@ -209,10 +209,10 @@ inspect_start(InspectState *state, FunctionCallInfo fcinfo, bool with_origin)
 
 /*
  * Decode one frame and emit a row per record, plus begin and commit rows.
- * what names the frame's source in errors.
+ * slot names the frames' slot in errors (NULL for frames passed in).
  */
 static void
-inspect_frame(InspectState *state, int frameno, const char *what,
+inspect_frame(InspectState *state, int frameno, const char *slot,
 			  bytea *frame, XLogRecPtr lsn, TransactionId xid,
 			  bool xid_isnull)
 {
@@ -227,12 +227,16 @@ inspect_frame(InspectState *state, int frameno, const char *what,
 
 	wb = wire_decoder_read(state->decoder, (const uint8_t *) VARDATA_ANY(frame),
 						   VARSIZE_ANY_EXHDR(frame), errbuf, sizeof(errbuf));
+	if (wb == NULL && slot == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("could not decode dsplug frames: %s", errbuf),
+				 errhint("Pass all frames of one decoding session, in order, starting with its first.")));
 	if (wb == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("could not decode dsplug frame %d of \"%s\": %s",
-						frameno, what, errbuf),
-				 errhint("Frames of one decoding session must be read together, in order, starting with the first.")));
+				 errmsg("could not decode what slot \"%s\" emitted: %s",
+						slot, errbuf)));
 	b = wb->batch;
 
 	if (b->begin != NULL)

@@ -27,6 +27,7 @@
 	"publication_names, proto_version, compression, compression_level, batch_size, messages"
 
 static const char *option_value(DefElem *defel);
+static const char *supported_versions(void);
 static int	option_int(DefElem *defel, int min, int max, int unit,
 					   const char *unit_hint);
 
@@ -108,14 +109,13 @@ options_parse(List *defels, DsplugOptions *opts)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("invalid proto_version \"%s\"", value),
-						 errhint("proto_version is a whole number; this server's dsplug speaks %d to %d.",
-								 DSPLUG_WIRE_MIN_VERSION, DSPLUG_WIRE_VERSION)));
+						 errhint("proto_version is a whole number; this server's dsplug speaks %s.",
+								 supported_versions())));
 			if (version < DSPLUG_WIRE_MIN_VERSION || version > DSPLUG_WIRE_VERSION)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("client requested dsplug proto_version %ld, but this server's dsplug speaks proto_version %d to %d",
-								version, DSPLUG_WIRE_MIN_VERSION,
-								DSPLUG_WIRE_VERSION),
+						 errmsg("client requested dsplug proto_version %ld, but this server's dsplug speaks %s",
+								version, supported_versions()),
 						 errhint("Use a client built for dsplug wire version %d, or upgrade dsplug on the server.",
 								 DSPLUG_WIRE_VERSION)));
 			opts->proto_version = (uint32) version;
@@ -145,9 +145,10 @@ options_parse(List *defels, DsplugOptions *opts)
 						   "a size such as 256kB or 4MB, or a number of bytes");
 		else if (seen == &seen_messages)
 		{
-			bool		value;
+			bool		value = true;
 
-			if (!parse_bool(option_value(defel), &value))
+			/* a bare boolean option means true, as in pgoutput */
+			if (defel->arg != NULL && !parse_bool(option_value(defel), &value))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("invalid messages \"%s\"", option_value(defel)),
@@ -167,6 +168,16 @@ options_parse(List *defels, DsplugOptions *opts)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("compression_level given with compression \"none\""),
 				 errhint("Drop compression_level, or use compression 'zstd'.")));
+}
+
+/* "proto_version 1", or "proto_version 1 to 2": for messages. */
+static const char *
+supported_versions(void)
+{
+	if (DSPLUG_WIRE_MIN_VERSION == DSPLUG_WIRE_VERSION)
+		return psprintf("only proto_version %d", DSPLUG_WIRE_VERSION);
+	return psprintf("proto_version %d to %d", DSPLUG_WIRE_MIN_VERSION,
+					DSPLUG_WIRE_VERSION);
 }
 
 /* The option's value as a string; an option without one is an ERROR. */

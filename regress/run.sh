@@ -41,7 +41,7 @@ export PGHOST="$cluster" PGPORT="$port" PGUSER=postgres
 export DSPLUG_TEST_DIR="$cluster"
 
 # Which tests: all, or those named on the command line.
-sql_tests=$(sed -e 's/#.*//' regress/schedule | tr -s ' \n' ' ')
+sql_tests="--schedule=regress/schedule"
 script_tests=$(ls regress/t/*.sh 2>/dev/null || true)
 if [ $# -gt 0 ]; then
 	sel_sql=""

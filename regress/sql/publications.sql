@@ -27,7 +27,7 @@ UPDATE sales.orders SET amount = 11;
 INSERT INTO public.scratch VALUES (1);
 
 -- FOR TABLE: everything on sales.orders, nothing else
-SELECT * FROM dsplug.peek_changes('pub_slot', NULL, NULL, 'publication_names', 'pub_orders')
+SELECT kind, relation, position, data FROM dsplug.peek_changes('pub_slot', NULL, NULL, 'publication_names', 'pub_orders')
 	WHERE kind NOT IN ('begin', 'commit', 'relation');
 -- TABLES IN SCHEMA with publish = 'insert': inserts of both sales tables
 SELECT kind, relation, position, data FROM dsplug.peek_changes('pub_slot', NULL, NULL, 'publication_names', 'pub_sales')
@@ -49,8 +49,10 @@ SELECT DISTINCT relation FROM dsplug.peek_changes('pub_slot', NULL, NULL, 'publi
 -- publications are looked up as of each change: one created after these
 -- changes does not exist for them, which is an error, as in pgoutput
 CREATE PUBLICATION pub_late FOR ALL TABLES;
+\set VERBOSITY terse
 SELECT count(*) FROM dsplug.peek_changes('pub_slot', NULL, NULL, 'publication_names', 'pub_late');
 SELECT count(*) FROM dsplug.peek_changes('pub_slot', NULL, NULL, 'publication_names', 'pub_orders,no_such_pub');
+\set VERBOSITY default
 SELECT count(*) FROM dsplug.get_changes('pub_slot', NULL, NULL, 'publication_names', 'pub_orders');
 -- changes made after it was created see it
 INSERT INTO sales.orders VALUES (2, 20);
@@ -64,7 +66,7 @@ CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO (
 CREATE PUBLICATION pub_events FOR TABLE events;
 INSERT INTO events VALUES (1, '2025-06-01'), (2, '2026-06-01');
 UPDATE events SET at = '2026-07-01' WHERE id = 1;
-SELECT kind, relation, position, data FROM changes('pub_slot', 'publication_names', 'pub_events')
+SELECT kind, relation, pos, data FROM changes('pub_slot', 'publication_names', 'pub_events')
 	WHERE kind <> 'relation';
 
 SELECT 'drop' FROM pg_drop_replication_slot('pub_slot');

@@ -10,7 +10,7 @@ INSERT INTO parent DEFAULT VALUES;
 INSERT INTO child (parent_id) VALUES (1);
 TRUNCATE parent CASCADE;
 TRUNCATE lone RESTART IDENTITY;
-TRUNCATE parent, lone;
+TRUNCATE child, parent, lone;
 SELECT * FROM changes('trunc_slot', 'publication_names', 'trunc_pub');
 
 -- a publication without truncate sends none: those transactions are empty
