@@ -57,8 +57,7 @@ encode_describe(DsplugRelation *entry, Relation relation)
 
 	/*
 	 * Read columns from the relation's own descriptor: a copy made with
-	 * CreateTupleDescCopy (which the slot needs) has attgenerated and
-	 * attnotnull cleared.
+	 * CreateTupleDescCopy has attgenerated and attnotnull cleared.
 	 */
 	TupleDesc	desc = RelationGetDescr(relation);
 	Dsplug__Relation *rel = &entry->description;
@@ -161,7 +160,12 @@ encode_describe(DsplugRelation *entry, Relation relation)
 	rel->n_columns = n;
 	rel->columns = cols;
 
-	entry->slot = MakeSingleTupleTableSlot(CreateTupleDescCopy(desc),
+	/*
+	 * The slot's own copy keeps the constraints, for their attmissingval: a
+	 * row stored before ADD COLUMN ... DEFAULT and logged whole (an old row
+	 * under REPLICA IDENTITY FULL) holds the default, not NULL.
+	 */
+	entry->slot = MakeSingleTupleTableSlot(CreateTupleDescCopyConstr(desc),
 										   &TTSOpsHeapTuple);
 
 	bms_free(idkey);

@@ -13,6 +13,8 @@
 #   PGHOST PGPORT PGUSER   the cluster (Unix socket, trust auth)
 #   DSPLUG_TEST_DIR        the cluster's directory (scripts/cluster.sh)
 #   DSPLUG_TEST_TMP        a scratch directory of their own, readable by postgres
+# Lines a script prints starting with "# " (figures, notes) are shown even
+# when it passes.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -84,6 +86,7 @@ for t in $script_tests; do
 	start=$(date +%s)
 	if DSPLUG_TEST_TMP="$scratch" sh "$t" >"$work/$name.log" 2>&1; then
 		echo "   ok ($(( $(date +%s) - start ))s)"
+		grep '^# ' "$work/$name.log" | sed 's/^/   /' || true
 	else
 		echo "   FAILED ($(( $(date +%s) - start ))s); last lines of $work/$name.log:"
 		tail -n 40 "$work/$name.log" | sed 's/^/   | /'

@@ -45,6 +45,14 @@ ALTER TABLE t_added REPLICA IDENTITY FULL;
 DELETE FROM t_added WHERE id = 2;
 SELECT * FROM changes('ddl_slot', 'publication_names', 'ddl_pub');
 
+-- an old row logged whole (REPLICA IDENTITY FULL) that predates a column
+-- added with a default: its old value is the default, as stored
+INSERT INTO t_added VALUES (5);
+ALTER TABLE t_added ADD COLUMN d integer DEFAULT 42;
+UPDATE t_added SET id = 50 WHERE id = 5;
+SELECT kind, relation, pos, data FROM changes('ddl_slot', 'publication_names', 'ddl_pub')
+	WHERE kind IN ('insert', 'update');
+
 SELECT 'drop' FROM pg_drop_replication_slot('ddl_slot');
 DROP PUBLICATION ddl_pub;
 DROP TABLE t_ddl, t_added;
