@@ -24,6 +24,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "replication/origin.h"
+#include "executor/tuptable.h"
 #include "utils/memutils.h"
 
 #include "dsplug.h"
@@ -112,7 +113,7 @@ batch_add(LogicalDecodingContext *ctx, Dsplug__Record *record)
 void
 batch_add_change(LogicalDecodingContext *ctx, DsplugRelation *entry,
 				 Dsplug__Record__KindCase kind,
-				 HeapTuple oldtuple, HeapTuple newtuple)
+				 TupleTableSlot *oldtuple, TupleTableSlot *newtuple)
 {
 	DsplugData *data = ctx->output_plugin_private;
 

@@ -91,11 +91,36 @@ typedef struct DsplugRelation
 
 	/* the rest is built only for relations that publish something */
 	MemoryContext mcxt;			/* holds everything below; reset on rebuild */
+
+	/*
+	 * The relation changes are published as: the relation itself, or with
+	 * publish_via_partition_root the top-most published ancestor, whose
+	 * layout attrmap converts rows to (NULL when the layouts match).
+	 */
+	Oid			publish_as_relid;
+	struct AttrMap *attrmap;
+
+	/* what is sent of the published relation, and how */
 	int			natts;			/* of the descriptor the columns follow */
-	int			ncolumns;		/* sent columns: not dropped, not generated */
+	int			ncolumns;		/* sent columns: not dropped, not generated,
+								 * in the column list if there is one */
 	DsplugColumn *columns;
 	Dsplug__Relation description;
-	struct TupleTableSlot *slot;	/* to deform tuples (missing attrs too) */
+
+	/*
+	 * Slots for the changed relation's old and new rows (their descriptor
+	 * copies keep attmissingval, so rows stored before ADD COLUMN ...
+	 * DEFAULT read with the default), and for the same rows converted to
+	 * the published relation's layout when attrmap is set.
+	 */
+	struct TupleTableSlot *old_slot;
+	struct TupleTableSlot *new_slot;
+	struct TupleTableSlot *old_pub_slot;
+	struct TupleTableSlot *new_pub_slot;
+
+	/* row filters per action (insert, update, delete); NULL: none */
+	struct EState *estate;
+	struct ExprState *exprstate[3];
 } DsplugRelation;
 
 /* The wire stream of one session (batch.c, compress.c). */
@@ -133,16 +158,21 @@ extern void options_parse(List *defels, DsplugOptions *opts);
 /* filter.c */
 extern void filter_init(DsplugData *data, MemoryContext session_cxt);
 extern DsplugRelation *filter_relation(DsplugData *data, Relation relation);
+extern bool filter_row(DsplugRelation *entry, struct TupleTableSlot *old_slot,
+					   struct TupleTableSlot **new_slot,
+					   ReorderBufferChangeType *action);
 
 /* encode.c */
-extern void encode_describe(DsplugRelation *entry, Relation relation);
+extern void encode_describe(DsplugRelation *entry, Relation relation,
+							Bitmapset *columns);
 extern char *text_utf8(const char *s, int len);
 
 /* encode_row.c */
 extern void encode_row_init(void);
 extern void encode_change(DsplugRelation *entry,
 						  Dsplug__Record__KindCase kind,
-						  HeapTuple oldtuple, HeapTuple newtuple,
+						  struct TupleTableSlot *oldtuple,
+						  struct TupleTableSlot *newtuple,
 						  uint32 records_field, StringInfo buf);
 
 /* batch.c */
@@ -152,7 +182,8 @@ extern void batch_add(LogicalDecodingContext *ctx, Dsplug__Record *record);
 extern void batch_add_change(LogicalDecodingContext *ctx,
 							 DsplugRelation *entry,
 							 Dsplug__Record__KindCase kind,
-							 HeapTuple oldtuple, HeapTuple newtuple);
+							 struct TupleTableSlot *oldtuple,
+							 struct TupleTableSlot *newtuple);
 extern void batch_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn);
 extern void batch_write_alone(LogicalDecodingContext *ctx,
 							  Dsplug__Record *record);

@@ -47,11 +47,12 @@ static bool is_text_type(Oid typid);
 static char *type_name(Oid typid);
 
 /*
- * Fill entry's column encodings and description from the relation, in
- * entry->mcxt.  Dropped and generated columns are not sent.
+ * Fill entry's column encodings and description from the published
+ * relation, in entry->mcxt.  Dropped and generated columns are not sent,
+ * nor columns outside the column list when columns is not NULL.
  */
 void
-encode_describe(DsplugRelation *entry, Relation relation)
+encode_describe(DsplugRelation *entry, Relation relation, Bitmapset *columns)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(entry->mcxt);
 
@@ -84,6 +85,8 @@ encode_describe(DsplugRelation *entry, Relation relation)
 		bool		isvarlena;
 
 		if (att->attisdropped || att->attgenerated)
+			continue;
+		if (columns != NULL && !bms_is_member(att->attnum, columns))
 			continue;
 
 		col->attidx = i;
@@ -159,14 +162,6 @@ encode_describe(DsplugRelation *entry, Relation relation)
 	}
 	rel->n_columns = n;
 	rel->columns = cols;
-
-	/*
-	 * The slot's own copy keeps the constraints, for their attmissingval: a
-	 * row stored before ADD COLUMN ... DEFAULT and logged whole (an old row
-	 * under REPLICA IDENTITY FULL) holds the default, not NULL.
-	 */
-	entry->slot = MakeSingleTupleTableSlot(CreateTupleDescCopyConstr(desc),
-										   &TTSOpsHeapTuple);
 
 	bms_free(idkey);
 	bms_free(pkey);

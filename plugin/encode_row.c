@@ -93,7 +93,7 @@ typedef struct RowScratch
 } RowScratch;
 
 static uint32 field_of(const ProtobufCMessageDescriptor *desc, const char *name);
-static int	tuple_values(DsplugRelation *entry, HeapTuple tuple,
+static int	tuple_values(DsplugRelation *entry, TupleTableSlot *slot,
 						 RowScratch *scratch, EncValue **values);
 static void value_of(const DsplugColumn *col, Datum datum, RowScratch *scratch,
 					 EncValue *ev);
@@ -227,14 +227,15 @@ field_of(const ProtobufCMessageDescriptor *desc, const char *name)
 }
 
 /*
- * Append an insert, update or delete of entry's relation to buf as one
- * element of the dsplug.Batch field records_field.  oldtuple and newtuple
- * may be NULL where the change has none.
+ * Append an insert, update or delete of entry's published relation to buf
+ * as one element of the dsplug.Batch field records_field.  The slots hold
+ * rows of the published relation (already converted from a partition's
+ * layout); either may be NULL where the change has none.
  */
 void
 encode_change(DsplugRelation *entry, Dsplug__Record__KindCase kind,
-			  HeapTuple oldtuple, HeapTuple newtuple, uint32 records_field,
-			  StringInfo buf)
+			  TupleTableSlot *oldtuple, TupleTableSlot *newtuple,
+			  uint32 records_field, StringInfo buf)
 {
 	RowScratch	scratch = {{0}};
 	EncValue   *oldvals = NULL;
@@ -319,18 +320,16 @@ encode_change(DsplugRelation *entry, Dsplug__Record__KindCase kind,
 }
 
 /*
- * Size every sent column of a tuple.  Returns the number of values (the
+ * Size every sent column of a row.  Returns the number of values (the
  * entry's sent columns); *values is allocated in the current context.
  */
 static int
-tuple_values(DsplugRelation *entry, HeapTuple tuple, RowScratch *scratch,
+tuple_values(DsplugRelation *entry, TupleTableSlot *slot, RowScratch *scratch,
 			 EncValue **values)
 {
-	TupleTableSlot *slot = entry->slot;
 	EncValue   *vals = palloc(sizeof(EncValue) * Max(entry->ncolumns, 1));
 
-	/* the slot also supplies attmissingval for tuples older than a column */
-	ExecStoreHeapTuple(tuple, slot, false);
+	/* the slot also supplies attmissingval for rows older than a column */
 	slot_getallattrs(slot);
 
 	for (int i = 0; i < entry->ncolumns; i++)
@@ -345,12 +344,6 @@ tuple_values(DsplugRelation *entry, HeapTuple tuple, RowScratch *scratch,
 		else
 			value_of(col, slot->tts_values[col->attidx], scratch, &vals[i]);
 	}
-
-	/*
-	 * Values point into the tuple's memory, which belongs to the change, not
-	 * to the slot, so clearing the slot leaves them valid.
-	 */
-	ExecClearTuple(slot);
 	*values = vals;
 	return entry->ncolumns;
 }

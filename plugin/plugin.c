@@ -19,7 +19,9 @@
  */
 #include "postgres.h"
 
+#include "access/tupconvert.h"
 #include "catalog/pg_publication.h"
+#include "executor/tuptable.h"
 #include "replication/logical.h"
 #include "replication/origin.h"
 #include "utils/memutils.h"
@@ -147,6 +149,9 @@ dsplug_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	DsplugRelation *entry;
 	HeapTuple	oldtuple = dsplug_change_tuple(change->data.tp.oldtuple);
 	HeapTuple	newtuple = dsplug_change_tuple(change->data.tp.newtuple);
+	ReorderBufferChangeType action = change->action;
+	TupleTableSlot *old_slot = NULL;
+	TupleTableSlot *new_slot = NULL;
 	Dsplug__Record__KindCase kind;
 	MemoryContext oldcxt;
 
@@ -156,18 +161,16 @@ dsplug_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		return;
 
 	entry = filter_relation(data, relation);
-	switch (change->action)
+	switch (action)
 	{
 		case REORDER_BUFFER_CHANGE_INSERT:
 			if (!entry->pubinsert)
 				return;
-			kind = DSPLUG__RECORD__KIND_INSERT;
 			oldtuple = NULL;
 			break;
 		case REORDER_BUFFER_CHANGE_UPDATE:
 			if (!entry->pubupdate)
 				return;
-			kind = DSPLUG__RECORD__KIND_UPDATE;
 			break;
 		case REORDER_BUFFER_CHANGE_DELETE:
 			if (!entry->pubdelete)
@@ -180,19 +183,53 @@ dsplug_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 			 */
 			if (oldtuple == NULL)
 				return;
-			kind = DSPLUG__RECORD__KIND_DELETE;
 			newtuple = NULL;
 			break;
 		default:
-			elog(ERROR, "dsplug: unexpected change action %d",
-				 (int) change->action);
+			elog(ERROR, "dsplug: unexpected change action %d", (int) action);
 	}
 
-	ensure_begun(ctx, txn);
-	ensure_described(ctx, entry);
-
 	oldcxt = MemoryContextSwitchTo(data->change_cxt);
-	batch_add_change(ctx, entry, kind, oldtuple, newtuple);
+
+	/* the rows, in the layout of the relation they are published as */
+	if (oldtuple != NULL)
+	{
+		old_slot = ExecStoreHeapTuple(oldtuple, entry->old_slot, false);
+		if (entry->attrmap != NULL)
+			old_slot = execute_attr_map_slot(entry->attrmap, old_slot,
+											 entry->old_pub_slot);
+	}
+	if (newtuple != NULL)
+	{
+		new_slot = ExecStoreHeapTuple(newtuple, entry->new_slot, false);
+		if (entry->attrmap != NULL)
+			new_slot = execute_attr_map_slot(entry->attrmap, new_slot,
+											 entry->new_pub_slot);
+	}
+
+	if (filter_row(entry, old_slot, &new_slot, &action))
+	{
+		switch (action)
+		{
+			case REORDER_BUFFER_CHANGE_INSERT:
+				kind = DSPLUG__RECORD__KIND_INSERT;
+				old_slot = NULL;
+				break;
+			case REORDER_BUFFER_CHANGE_UPDATE:
+				kind = DSPLUG__RECORD__KIND_UPDATE;
+				break;
+			default:
+				kind = DSPLUG__RECORD__KIND_DELETE;
+				new_slot = NULL;
+				break;
+		}
+		ensure_begun(ctx, txn);
+		ensure_described(ctx, entry);
+		batch_add_change(ctx, entry, kind, old_slot, new_slot);
+	}
+
+	ExecClearTuple(entry->old_slot);
+	ExecClearTuple(entry->new_slot);
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextReset(data->change_cxt);
 }
@@ -219,6 +256,14 @@ dsplug_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 			continue;
 		entry = filter_relation(data, relations[i]);
 		if (!entry->pubtruncate)
+			continue;
+
+		/*
+		 * A partition published as its root is truncated through the root,
+		 * which the same TRUNCATE lists when it is the one truncated.
+		 */
+		if (relations[i]->rd_rel->relispartition &&
+			entry->publish_as_relid != RelationGetRelid(relations[i]))
 			continue;
 
 		ensure_begun(ctx, txn);
