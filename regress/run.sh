@@ -5,7 +5,7 @@
 #
 # Starts a cluster (scripts/cluster.sh) as the postgres user, runs the
 # pg_regress suite (regress/sql, regress/expected), then every scripted test
-# regress/t/*.sh, stops the cluster and exits non-zero if anything failed.
+# regress/t/[0-9]*.sh, stops the cluster and exits non-zero if anything failed.
 # With TEST arguments, runs only the pg_regress tests and scripts named
 # (e.g. "types" or "t/20-consumer-types.sh").
 #
@@ -44,7 +44,7 @@ export DSPLUG_TEST_DIR="$cluster"
 
 # Which tests: all, or those named on the command line.
 sql_tests="--schedule=regress/schedule"
-script_tests=$(ls regress/t/*.sh 2>/dev/null || true)
+script_tests=$(ls regress/t/[0-9]*.sh 2>/dev/null || true)
 if [ $# -gt 0 ]; then
 	sel_sql=""
 	sel_scripts=""
