@@ -1,0 +1,1310 @@
+/*-------------------------------------------------------------------------
+ *
+ * backfill.c
+ *		The initial copy: the rows already in the published tables, read
+ *		under a snapshot that is consistent with the slot's stream, and
+ *		written through the sink exactly as streamed rows are.
+ *
+ * Consistency.  A logical slot created with SNAPSHOT 'export' returns a
+ * consistent point C and a snapshot that shows exactly the transactions
+ * that committed before C; the slot decodes exactly those that commit at
+ * or after C.  The copy runs in a REPEATABLE READ transaction on that
+ * snapshot and is committed to the target together with C as its applied
+ * LSN, in one target transaction.  Streaming then starts at C, and the
+ * skip rule of apply.c drops whatever the server sends from before C.
+ * Writes that continue during the copy commit after C: they are not in the
+ * copy, and the slot sends them.  Nothing is lost, nothing applied twice.
+ *
+ * Three ways to get such a snapshot:
+ *
+ *	--create-slot, slot missing: the new slot's own snapshot (stream.c
+ *	keeps the connection that created it open until the copy is done).
+ *
+ *	--backfill or --create-slot with a slot that already exists (created
+ *	beforehand in SQL, as in the seed's setup) and a target without a
+ *	position: a TEMPORARY dsplug slot's snapshot, at its consistent point C.
+ *	The real slot was created earlier, so it decodes every transaction
+ *	committing at or after C (its confirmed position is at or before C as
+ *	long as no other consumer is moving it, which is checked); those before
+ *	C are in the copy and skipped.  This is what PostgreSQL's own table
+ *	synchronization does.
+ *
+ *	mid-stream, for a relation the target has never seen (a table added to
+ *	a publication later): the same, for that relation only, in the open
+ *	group; apply.c skips the relation's changes from before C.
+ *
+ * Values.  Rows are read with COPY (SELECT ...) TO STDOUT (FORMAT binary),
+ * which gives PostgreSQL's stored representation of the typed kinds:
+ * microseconds and days since 2000-01-01, numeric's base-10000 digits,
+ * IEEE floats, the bytes of text and bytea.  Those are exactly the wire
+ * encodings (proto/WIRE.md), so each row becomes the same dsplug Values a
+ * streamed row would, and the sink stores it identically.  Types that
+ * travel as their output function's text are selected through concat(),
+ * which calls the output function, with the same session settings as the
+ * walsender that decodes (set_session_formats).  Arrays are read typed,
+ * with their text alongside for the shapes the wire sends as text.
+ *
+ * consumer/backfill.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "consumer.h"
+#include "wire_text.h"
+
+/* PostgreSQL type oids (pg_type.dat) the wire has typed kinds for */
+#define BOOLOID			16
+#define BYTEAOID		17
+#define NAMEOID			19
+#define INT8OID			20
+#define INT2OID			21
+#define INT4OID			23
+#define TEXTOID			25
+#define JSONOID			114
+#define FLOAT4OID		700
+#define FLOAT8OID		701
+#define BPCHAROID		1042
+#define VARCHAROID		1043
+#define DATEOID			1082
+#define TIMEOID			1083
+#define TIMESTAMPOID	1114
+#define TIMESTAMPTZOID	1184
+#define INTERVALOID		1186
+#define NUMERICOID		1700
+#define UUIDOID			2950
+#define JSONBOID		3802
+
+/* numeric_send's sign word */
+#define NUMERIC_POS		0x0000
+#define NUMERIC_NEG		0x4000
+#define NUMERIC_NAN		0xC000
+#define NUMERIC_PINF	0xD000
+#define NUMERIC_NINF	0xF000
+
+#define COPY_SIGNATURE		"PGCOPY\n\377\r\n\0"
+#define COPY_SIGNATURE_LEN	11
+#define TICK_ROWS			4096
+
+/* Memory for one row's Values, reset after each row. */
+typedef struct ArenaOld
+{
+	struct ArenaOld *next;
+	char	   *block;
+} ArenaOld;
+
+typedef struct Arena
+{
+	char	   *block;
+	size_t		used;
+	size_t		size;
+	ArenaOld   *old;			/* blocks outgrown during the current row */
+} Arena;
+
+/* The state of one table's copy. */
+typedef struct TableCopy
+{
+	const Dsplug__Relation *rel;
+	int			nfields;		/* fields per COPY row: columns + array texts */
+	int		   *array_text;		/* per column: field of its text, or -1 */
+	Arena		arena;
+	Dsplug__Value **values;
+	Dsplug__Tuple tuple;
+	const uint8_t **fdata;		/* the current row's fields */
+	int32_t    *flen;			/* their lengths, -1 for NULL */
+	uint64_t	rows;
+	const char *what;			/* "schema"."name", for messages */
+} TableCopy;
+
+/* A description built from the catalog, and the memory it owns. */
+typedef struct OwnedRelation
+{
+	Dsplug__Relation rel;
+	Dsplug__Column **cols;
+	Dsplug__Column *colmem;
+} OwnedRelation;
+
+static bool begin_snapshot(PGconn *conn, const char *snapshot);
+static bool list_tables(PGconn *conn, const ConsumerOptions *opts,
+						PGresult **tables);
+static bool describe_table(PGconn *conn, const char *oid, const char *schema,
+						   const char *name, const char *replident,
+						   OwnedRelation *out);
+static void free_description(OwnedRelation *r);
+static bool copy_table(PGconn *conn, Sink *sink, const Dsplug__Relation *rel,
+					   uint64_t *position, void (*tick) (void *),
+					   void *tick_arg);
+static bool copy_rows(PGconn *conn, Sink *sink, TableCopy *tc,
+					  uint64_t *position, void (*tick) (void *),
+					  void *tick_arg);
+static bool decode_row(TableCopy *tc, const uint8_t *p, const uint8_t *end);
+static bool decode_value(TableCopy *tc, Dsplug__Kind kind, uint32_t typoid,
+						 const uint8_t *p, int32_t len, Dsplug__Value *v);
+static bool decode_array(TableCopy *tc, const Dsplug__Column *col,
+						 const uint8_t *p, int32_t len, Dsplug__Value *v);
+static Dsplug__Kind type_kind(uint32_t typoid);
+static bool is_text_type(uint32_t typoid);
+static char *publications_array(const char *names);
+static void *arena_alloc(Arena *a, size_t size);
+static void arena_reset(Arena *a);
+static void arena_free(Arena *a);
+static bool fail_conn(PGconn *conn, const char *what);
+static void sqlbuf_add(WireText *buf, const char *s);
+
+static inline uint16_t
+get16(const uint8_t *p)
+{
+	return (uint16_t) ((p[0] << 8) | p[1]);
+}
+
+static inline uint32_t
+get32(const uint8_t *p)
+{
+	return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16) |
+		((uint32_t) p[2] << 8) | p[3];
+}
+
+static inline uint64_t
+get64(const uint8_t *p)
+{
+	return ((uint64_t) get32(p) << 32) | get32(p + 4);
+}
+
+/*
+ * Copy every published table into the sink under snapshot (exported at
+ * lsn), in one target transaction that records lsn as applied.  The
+ * copied tables' contents are replaced.
+ */
+bool
+backfill_run(const ConsumerOptions *opts, Sink *sink, const char *snapshot,
+			 uint64_t lsn)
+{
+	bool		retryable;
+	PGconn	   *conn = connect_server(opts, false, &retryable);
+	PGresult   *tables = NULL;
+	uint64_t	position = 0;
+	int64_t		started = clock_us();
+	bool		ok = false;
+
+	if (conn == NULL)
+		return false;
+	if (!set_session_formats(conn))
+	{
+		fail_conn(conn, "configure the backfill connection");
+		goto done;
+	}
+	if (!begin_snapshot(conn, snapshot) || !list_tables(conn, opts, &tables))
+		goto done;
+	if (!sink->ops->begin(sink))
+		goto done;
+
+	for (int i = 0; i < PQntuples(tables); i++)
+	{
+		OwnedRelation owned;
+		SinkRelationInfo info;
+		const Dsplug__Relation *rel = &owned.rel;
+		bool		copied;
+
+		if (!describe_table(conn, PQgetvalue(tables, i, 0),
+							PQgetvalue(tables, i, 1), PQgetvalue(tables, i, 2),
+							PQgetvalue(tables, i, 3), &owned))
+			goto abort;
+		copied = sink->ops->relation(sink, rel, &info) &&
+			sink->ops->truncate(sink, &rel, 1, false, false, 0, position) &&
+			copy_table(conn, sink, rel, &position, NULL, NULL);
+		free_description(&owned);
+		if (!copied)
+			goto abort;
+		if (stop_requested)
+		{
+			error_set(EXIT_RUNTIME, "could not copy the published tables: interrupted");
+			goto abort;
+		}
+	}
+
+	if (!sink->ops->commit(sink, lsn))
+		goto abort;
+	log_info("copied %d tables, %llu rows in %.1f s, consistent at %X/%X",
+			 PQntuples(tables), (unsigned long long) position,
+			 (clock_us() - started) / 1e6, LSN_FORMAT_ARGS(lsn));
+	ok = true;
+	goto done;
+
+abort:
+	sink->ops->abort(sink);
+done:
+	PQclear(tables);
+	PQfinish(conn);
+	return ok;
+}
+
+/*
+ * A target without a position, on a slot that already exists: copy under
+ * a temporary slot's snapshot (see the file header).  *lsn is its
+ * consistent point, now the target's applied LSN.
+ */
+bool
+backfill_temporary_slot(const ConsumerOptions *opts, Sink *sink, uint64_t *lsn)
+{
+	bool		retryable;
+	PGconn	   *repl = connect_server(opts, true, &retryable);
+	char	   *snapshot = NULL;
+	char		name[64];
+	char	   *lit;
+	char		sql[512];
+	PGresult   *res;
+	bool		ok = false;
+
+	if (repl == NULL)
+		return false;
+	snprintf(name, sizeof(name), "dsplug_backfill_%d", (int) getpid());
+	if (!create_snapshot_slot(repl, name, true, &snapshot, lsn))
+		goto done;
+
+	/*
+	 * The slot must not have moved past the snapshot: only a consumer
+	 * streaming from it could do that, and then its changes before the
+	 * snapshot would be lost to this target.
+	 */
+	lit = PQescapeLiteral(repl, opts->slot, strlen(opts->slot));
+	if (lit == NULL)
+	{
+		fail_conn(repl, "check the replication slot");
+		goto done;
+	}
+	snprintf(sql, sizeof(sql),
+			 "SELECT confirmed_flush_lsn, active_pid FROM pg_catalog.pg_replication_slots WHERE slot_name = %s",
+			 lit);
+	PQfreemem(lit);
+	res = PQexec(repl, sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+	{
+		error_set(EXIT_SERVER, "could not check replication slot \"%s\": %s",
+				  opts->slot, PQntuples(res) == 0 ? "it does not exist" :
+				  PQresultErrorMessage(res));
+		PQclear(res);
+		goto done;
+	}
+	if (!PQgetisnull(res, 0, 1))
+	{
+		error_set(EXIT_RUNTIME, "could not backfill from replication slot \"%s\": it is in use by process %s",
+				  opts->slot, PQgetvalue(res, 0, 1));
+		PQclear(res);
+		goto done;
+	}
+	{
+		uint64_t	confirmed;
+
+		if (!PQgetisnull(res, 0, 0) &&
+			parse_lsn(PQgetvalue(res, 0, 0), &confirmed) && confirmed > *lsn)
+		{
+			error_set(EXIT_SERVER, "could not backfill from replication slot \"%s\": its confirmed position %X/%X is past the copy's snapshot at %X/%X",
+					  opts->slot, LSN_FORMAT_ARGS(confirmed), LSN_FORMAT_ARGS(*lsn));
+			PQclear(res);
+			goto done;
+		}
+	}
+	PQclear(res);
+
+	ok = backfill_run(opts, sink, snapshot, *lsn);
+
+done:
+	free(snapshot);
+	PQfinish(repl);				/* drops the temporary slot */
+	return ok;
+}
+
+/*
+ * Copy one relation that joined the publications mid-stream, into the
+ * sink's open transaction, described as the stream describes it.
+ * *copied_lsn is the consistent point of the copy's snapshot.
+ */
+bool
+backfill_relation(const ConsumerOptions *opts, Sink *sink,
+				  const Dsplug__Relation *rel, void (*tick) (void *),
+				  void *tick_arg, uint64_t *copied_lsn)
+{
+	bool		retryable;
+	PGconn	   *repl = connect_server(opts, true, &retryable);
+	PGconn	   *conn = NULL;
+	char	   *snapshot = NULL;
+	char		name[64];
+	uint64_t	position = 0;
+	bool		ok = false;
+
+	if (repl == NULL)
+		return false;
+	snprintf(name, sizeof(name), "dsplug_backfill_%d", (int) getpid());
+	if (!create_snapshot_slot(repl, name, true, &snapshot, copied_lsn))
+		goto done;
+	conn = connect_server(opts, false, &retryable);
+	if (conn == NULL)
+		goto done;
+	if (!set_session_formats(conn))
+	{
+		fail_conn(conn, "configure the backfill connection");
+		goto done;
+	}
+	ok = begin_snapshot(conn, snapshot) &&
+		sink->ops->truncate(sink, &rel, 1, false, false, 0, 0) &&
+		copy_table(conn, sink, rel, &position, tick, tick_arg);
+	if (ok)
+		log_info("copied table \"%s\".\"%s\": %llu rows, consistent at %X/%X",
+				 rel->schema, rel->name, (unsigned long long) position,
+				 LSN_FORMAT_ARGS(*copied_lsn));
+
+done:
+	free(snapshot);
+	PQfinish(conn);
+	PQfinish(repl);
+	return ok;
+}
+
+/* Open the copy's transaction on an exported snapshot. */
+static bool
+begin_snapshot(PGconn *conn, const char *snapshot)
+{
+	char	   *lit = PQescapeLiteral(conn, snapshot, strlen(snapshot));
+	char		sql[256];
+	PGresult   *res;
+
+	if (lit == NULL)
+		return fail_conn(conn, "start the backfill transaction");
+	snprintf(sql, sizeof(sql),
+			 "SET client_encoding = 'UTF8'; "
+			 "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
+			 "SET TRANSACTION SNAPSHOT %s", lit);
+	PQfreemem(lit);
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		error_set(EXIT_RUNTIME, "could not import the backfill snapshot: %s",
+				  PQresultErrorMessage(res));
+		PQclear(res);
+		return false;
+	}
+	PQclear(res);
+	return true;
+}
+
+/*
+ * The tables the publications publish: oid, schema, name, replica
+ * identity.  Leaf partitions, as the plugin publishes their changes.
+ */
+static bool
+list_tables(PGconn *conn, const ConsumerOptions *opts, PGresult **tables)
+{
+	char	   *pubs = publications_array(opts->publications);
+	const char *params[1] = {pubs};
+	PGresult   *res;
+
+	res = PQexecParams(conn,
+					   "SELECT p FROM unnest($1::text[]) p "
+					   "WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = p)",
+					   1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		error_set(EXIT_RUNTIME, "could not list the publications: %s",
+				  PQresultErrorMessage(res));
+		goto error;
+	}
+	if (PQntuples(res) > 0)
+	{
+		error_set(EXIT_SERVER, "could not copy the published tables: publication \"%s\" does not exist",
+				  PQgetvalue(res, 0, 0));
+		goto error;
+	}
+	PQclear(res);
+
+	res = PQexecParams(conn,
+					   "SELECT DISTINCT c.oid, n.nspname, c.relname, c.relreplident "
+					   "FROM pg_catalog.pg_publication_tables pt "
+					   "JOIN pg_catalog.pg_namespace n ON n.nspname = pt.schemaname "
+					   "JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename "
+					   "WHERE pt.pubname = ANY ($1::text[]) "
+					   "ORDER BY 2, 3",
+					   1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		error_set(EXIT_RUNTIME, "could not list the published tables: %s",
+				  PQresultErrorMessage(res));
+		goto error;
+	}
+	free(pubs);
+	*tables = res;
+	return true;
+
+error:
+	PQclear(res);
+	free(pubs);
+	return false;
+}
+
+/*
+ * A relation description from the catalog, as the plugin would send it
+ * (plugin/encode.c): columns not dropped and not generated, each with the
+ * kind WIRE.md assigns its type, the replica identity and primary key.
+ */
+static bool
+describe_table(PGconn *conn, const char *oid, const char *schema,
+			   const char *name, const char *replident, OwnedRelation *out)
+{
+	const char *params[1] = {oid};
+	PGresult   *res;
+	int			n;
+
+	res = PQexecParams(conn,
+					   "SELECT a.attname, a.atttypid, pg_catalog.format_type(a.atttypid, NULL), "
+					   "a.atttypmod, a.attnotnull, "
+					   "t.typlen = -1 AND t.typsubscript = 'pg_catalog.array_subscript_handler'::pg_catalog.regproc, "
+					   "t.typelem, "
+					   "a.attnum = ANY (coalesce((SELECT i.indkey::int2[] FROM pg_catalog.pg_index i "
+					   "  WHERE i.indrelid = a.attrelid AND i.indisprimary), '{}')), "
+					   "c.relreplident = 'f' OR a.attnum = ANY (coalesce((SELECT i.indkey::int2[] FROM pg_catalog.pg_index i "
+					   "  WHERE i.indrelid = a.attrelid AND CASE c.relreplident WHEN 'd' THEN i.indisprimary "
+					   "  WHEN 'i' THEN i.indisreplident ELSE false END), '{}')) "
+					   "FROM pg_catalog.pg_attribute a "
+					   "JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
+					   "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+					   "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped "
+					   "AND a.attgenerated = '' ORDER BY a.attnum",
+					   1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		error_set(EXIT_RUNTIME, "could not describe table \"%s\".\"%s\": %s",
+				  schema, name, PQresultErrorMessage(res));
+		PQclear(res);
+		return false;
+	}
+
+	n = PQntuples(res);
+	dsplug__relation__init(&out->rel);
+	out->rel.oid = (uint32_t) strtoul(oid, NULL, 10);
+	out->rel.schema = xstrdup(schema);
+	out->rel.name = xstrdup(name);
+	switch (replident[0])
+	{
+		case 'n':
+			out->rel.replica_identity = DSPLUG__REPLICA_IDENTITY__REPLICA_IDENTITY_NOTHING;
+			break;
+		case 'f':
+			out->rel.replica_identity = DSPLUG__REPLICA_IDENTITY__REPLICA_IDENTITY_FULL;
+			break;
+		case 'i':
+			out->rel.replica_identity = DSPLUG__REPLICA_IDENTITY__REPLICA_IDENTITY_INDEX;
+			break;
+		default:
+			out->rel.replica_identity = DSPLUG__REPLICA_IDENTITY__REPLICA_IDENTITY_DEFAULT;
+			break;
+	}
+	out->colmem = xmalloc(sizeof(Dsplug__Column) * (size_t) (n + 1));
+	out->cols = xmalloc(sizeof(Dsplug__Column *) * (size_t) (n + 1));
+	for (int i = 0; i < n; i++)
+	{
+		Dsplug__Column *col = &out->colmem[i];
+		uint32_t	typoid = (uint32_t) strtoul(PQgetvalue(res, i, 1), NULL, 10);
+		uint32_t	elem = (uint32_t) strtoul(PQgetvalue(res, i, 6), NULL, 10);
+		bool		is_array = PQgetvalue(res, i, 5)[0] == 't';
+
+		dsplug__column__init(col);
+		col->name = xstrdup(PQgetvalue(res, i, 0));
+		col->type_oid = typoid;
+		col->type_name = xstrdup(PQgetvalue(res, i, 2));
+		col->typmod = atoi(PQgetvalue(res, i, 3));
+		col->not_null = PQgetvalue(res, i, 4)[0] == 't';
+		col->primary_key = PQgetvalue(res, i, 7)[0] == 't';
+		col->key = PQgetvalue(res, i, 8)[0] == 't';
+		col->kind = type_kind(typoid);
+		col->element_kind = DSPLUG__KIND__KIND_TEXT;
+
+		/* encode_describe's rule: arrays of typed kinds or character types */
+		if (col->kind == DSPLUG__KIND__KIND_TEXT && !is_text_type(typoid) &&
+			is_array && elem != 0 &&
+			(type_kind(elem) != DSPLUG__KIND__KIND_TEXT || is_text_type(elem)))
+		{
+			col->kind = DSPLUG__KIND__KIND_ARRAY;
+			col->element_kind = type_kind(elem);
+			col->element_type_oid = elem;
+		}
+		out->cols[i] = col;
+	}
+	out->rel.n_columns = (size_t) n;
+	out->rel.columns = out->cols;
+	PQclear(res);
+	return true;
+}
+
+static void
+free_description(OwnedRelation *r)
+{
+	for (size_t i = 0; i < r->rel.n_columns; i++)
+	{
+		free(r->colmem[i].name);
+		free(r->colmem[i].type_name);
+	}
+	free(r->colmem);
+	free(r->cols);
+	free(r->rel.schema);
+	free(r->rel.name);
+}
+
+/*
+ * COPY one relation's rows (the columns rel describes) and insert them
+ * through the sink.  *position numbers backfilled rows across tables.
+ */
+static bool
+copy_table(PGconn *conn, Sink *sink, const Dsplug__Relation *rel,
+		   uint64_t *position, void (*tick) (void *), void *tick_arg)
+{
+	WireText	sqlbuf;
+	TableCopy	tc;
+	char	   *ident;
+	char		what[512];
+	PGresult   *res;
+	bool		ok;
+	int			field;
+
+	memset(&tc, 0, sizeof(TableCopy));
+	tc.rel = rel;
+	snprintf(what, sizeof(what), "\"%s\".\"%s\"", rel->schema, rel->name);
+	tc.what = what;
+	tc.array_text = xmalloc(sizeof(int) * (rel->n_columns + 1));
+
+	wire_text_init(&sqlbuf, NULL);
+	sqlbuf_add(&sqlbuf, "COPY (SELECT ");
+	field = (int) rel->n_columns;
+	for (size_t c = 0; c < rel->n_columns; c++)
+	{
+		const Dsplug__Column *col = rel->columns[c];
+
+		ident = PQescapeIdentifier(conn, col->name, strlen(col->name));
+		if (ident == NULL)
+		{
+			wire_text_free(&sqlbuf);
+			free(tc.array_text);
+			return fail_conn(conn, "build the copy query");
+		}
+		if (c > 0)
+			sqlbuf_add(&sqlbuf, ", ");
+		tc.array_text[c] = -1;
+		if (col->kind == DSPLUG__KIND__KIND_TEXT && !is_text_type(col->type_oid))
+		{
+			/* the output function's text, NULL kept NULL */
+			sqlbuf_add(&sqlbuf, "CASE WHEN pg_catalog.num_nulls(");
+			sqlbuf_add(&sqlbuf, ident);
+			sqlbuf_add(&sqlbuf, ") = 0 THEN pg_catalog.concat(");
+			sqlbuf_add(&sqlbuf, ident);
+			sqlbuf_add(&sqlbuf, ") END");
+		}
+		else
+			sqlbuf_add(&sqlbuf, ident);
+		PQfreemem(ident);
+	}
+	/* arrays: their text too, for the shapes the wire sends as text */
+	for (size_t c = 0; c < rel->n_columns; c++)
+	{
+		const Dsplug__Column *col = rel->columns[c];
+
+		if (col->kind != DSPLUG__KIND__KIND_ARRAY)
+			continue;
+		ident = PQescapeIdentifier(conn, col->name, strlen(col->name));
+		if (ident == NULL)
+		{
+			wire_text_free(&sqlbuf);
+			free(tc.array_text);
+			return fail_conn(conn, "build the copy query");
+		}
+		sqlbuf_add(&sqlbuf, ", CASE WHEN pg_catalog.array_ndims(");
+		sqlbuf_add(&sqlbuf, ident);
+		sqlbuf_add(&sqlbuf, ") > 1 OR pg_catalog.array_lower(");
+		sqlbuf_add(&sqlbuf, ident);
+		sqlbuf_add(&sqlbuf, ", 1) <> 1 THEN pg_catalog.concat(");
+		sqlbuf_add(&sqlbuf, ident);
+		sqlbuf_add(&sqlbuf, ") END");
+		PQfreemem(ident);
+		tc.array_text[c] = field++;
+	}
+	tc.nfields = field;
+	sqlbuf_add(&sqlbuf, " FROM ONLY ");
+	ident = PQescapeIdentifier(conn, rel->schema, strlen(rel->schema));
+	if (ident != NULL)
+	{
+		sqlbuf_add(&sqlbuf, ident);
+		PQfreemem(ident);
+	}
+	sqlbuf_add(&sqlbuf, ".");
+	ident = PQescapeIdentifier(conn, rel->name, strlen(rel->name));
+	if (ident != NULL)
+	{
+		sqlbuf_add(&sqlbuf, ident);
+		PQfreemem(ident);
+	}
+	sqlbuf_add(&sqlbuf, ") TO STDOUT (FORMAT binary)");
+
+	res = PQexec(conn, sqlbuf.data);
+	wire_text_free(&sqlbuf);
+	if (PQresultStatus(res) != PGRES_COPY_OUT)
+	{
+		const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+		error_set(sqlstate != NULL && strcmp(sqlstate, "42501") == 0 ?
+				  EXIT_SERVER : EXIT_RUNTIME,
+				  "could not copy table %s: %s", what, PQresultErrorMessage(res));
+		PQclear(res);
+		free(tc.array_text);
+		return false;
+	}
+	PQclear(res);
+
+	tc.values = xmalloc(sizeof(Dsplug__Value *) * (rel->n_columns + 1));
+	tc.fdata = xmalloc(sizeof(uint8_t *) * (size_t) tc.nfields);
+	tc.flen = xmalloc(sizeof(int32_t) * (size_t) tc.nfields);
+	dsplug__tuple__init(&tc.tuple);
+	tc.tuple.n_values = rel->n_columns;
+	tc.tuple.values = tc.values;
+
+	ok = copy_rows(conn, sink, &tc, position, tick, tick_arg);
+
+	/* the copy's end, or what is left of it after a failure */
+	while ((res = PQgetResult(conn)) != NULL)
+	{
+		if (ok && PQresultStatus(res) != PGRES_COMMAND_OK)
+		{
+			error_set(EXIT_RUNTIME, "could not copy table %s: %s", what,
+					  PQresultErrorMessage(res));
+			ok = false;
+		}
+		PQclear(res);
+	}
+	arena_free(&tc.arena);
+	free(tc.values);
+	free(tc.fdata);
+	free(tc.flen);
+	free(tc.array_text);
+	return ok;
+}
+
+/*
+ * Read the COPY stream: the binary header, then rows, each a field count
+ * and length-prefixed fields, until the end.  Rows may arrive split across
+ * or packed into CopyData messages, so they are parsed from a buffer.
+ */
+static bool
+copy_rows(PGconn *conn, Sink *sink, TableCopy *tc, uint64_t *position,
+		  void (*tick) (void *), void *tick_arg)
+{
+	uint8_t    *buf = NULL;
+	size_t		len = 0;
+	size_t		cap = 0;
+	bool		header = false;
+	bool		trailer = false;
+	bool		ok = false;
+
+	for (;;)
+	{
+		char	   *chunk;
+		int			r = PQgetCopyData(conn, &chunk, 0);
+		size_t		pos = 0;
+
+		if (r == -1)
+			break;
+		if (r == -2)
+		{
+			fail_conn(conn, "copy the published tables");
+			goto done;
+		}
+		if (len + (size_t) r > cap)
+		{
+			cap = (len + (size_t) r) * 2;
+			buf = xrealloc(buf, cap);
+		}
+		memcpy(buf + len, chunk, (size_t) r);
+		len += (size_t) r;
+		PQfreemem(chunk);
+
+		if (!header)
+		{
+			uint32_t	extlen;
+
+			if (len < COPY_SIGNATURE_LEN + 8)
+				continue;
+			if (memcmp(buf, COPY_SIGNATURE, COPY_SIGNATURE_LEN) != 0)
+			{
+				error_set(EXIT_RUNTIME, "could not copy table %s: not a binary COPY stream",
+						  tc->what);
+				goto done;
+			}
+			extlen = get32(buf + COPY_SIGNATURE_LEN + 4);
+			if (len < COPY_SIGNATURE_LEN + 8 + (size_t) extlen)
+				continue;
+			pos = COPY_SIGNATURE_LEN + 8 + extlen;
+			header = true;
+		}
+
+		while (len - pos >= 2 && !trailer)
+		{
+			int16_t		nf = (int16_t) get16(buf + pos);
+			size_t		p = pos + 2;
+			bool		complete = true;
+			SinkChange	change;
+
+			if (nf == -1)
+			{
+				trailer = true;
+				pos += 2;
+				break;
+			}
+			if (nf != tc->nfields)
+			{
+				error_set(EXIT_RUNTIME, "could not copy table %s: a row has %d fields, expected %d",
+						  tc->what, nf, tc->nfields);
+				goto done;
+			}
+			for (int f = 0; f < nf; f++)
+			{
+				int32_t		flen;
+
+				if (len - p < 4)
+				{
+					complete = false;
+					break;
+				}
+				flen = (int32_t) get32(buf + p);
+				p += 4;
+				tc->fdata[f] = buf + p;
+				tc->flen[f] = flen;
+				if (flen > 0)
+				{
+					if (len - p < (size_t) flen)
+					{
+						complete = false;
+						break;
+					}
+					p += (size_t) flen;
+				}
+			}
+			if (!complete)
+				break;
+
+			arena_reset(&tc->arena);
+			if (!decode_row(tc, buf + pos, buf + p))
+				goto done;
+			change.kind = SINK_INSERT;
+			change.relation = tc->rel;
+			change.old = NULL;
+			change.new_ = &tc->tuple;
+			change.commit_lsn = 0;
+			change.position = (*position)++;
+			change.commit_time = 0;
+			change.backfill = true;
+			if (!sink->ops->change(sink, &change))
+				goto done;
+			pos = p;
+			tc->rows++;
+			if (tick != NULL && tc->rows % TICK_ROWS == 0)
+				tick(tick_arg);
+		}
+
+		memmove(buf, buf + pos, len - pos);
+		len -= pos;
+	}
+	if (!trailer)
+	{
+		error_set(EXIT_RUNTIME, "could not copy table %s: the COPY stream ended early",
+				  tc->what);
+		goto done;
+	}
+	ok = true;
+
+done:
+	free(buf);
+	return ok;
+}
+
+/*
+ * One row's Values, from the fields copy_rows located.  Memory is the
+ * arena's, valid until the next row.
+ */
+static bool
+decode_row(TableCopy *tc, const uint8_t *p, const uint8_t *end)
+{
+	const Dsplug__Relation *rel = tc->rel;
+
+	(void) p;
+	(void) end;
+	for (size_t c = 0; c < rel->n_columns; c++)
+	{
+		const Dsplug__Column *col = rel->columns[c];
+		Dsplug__Value *v = arena_alloc(&tc->arena, sizeof(Dsplug__Value));
+		const uint8_t *data = tc->fdata[c];
+		int32_t		flen = tc->flen[c];
+
+		dsplug__value__init(v);
+		tc->values[c] = v;
+		if (flen < 0)
+			continue;			/* NULL: no field set */
+
+		if (col->kind == DSPLUG__KIND__KIND_ARRAY)
+		{
+			int			tf = tc->array_text[c];
+
+			if (tf >= 0 && tc->flen[tf] >= 0)
+			{
+				/* a shape the wire sends as text */
+				char	   *text = arena_alloc(&tc->arena, (size_t) tc->flen[tf] + 1);
+
+				memcpy(text, tc->fdata[tf], (size_t) tc->flen[tf]);
+				text[tc->flen[tf]] = '\0';
+				v->kind_case = DSPLUG__VALUE__KIND_TEXT;
+				v->text = text;
+			}
+			else if (!decode_array(tc, col, data, flen, v))
+				return false;
+		}
+		else if (!decode_value(tc, col->kind, col->type_oid, data, flen, v))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * One binary COPY value of a typed kind (or text) as the wire carries it:
+ * the send functions write PostgreSQL's stored form, big-endian, which is
+ * the wire's (proto/WIRE.md).
+ */
+static bool
+decode_value(TableCopy *tc, Dsplug__Kind kind, uint32_t typoid,
+			 const uint8_t *p, int32_t len, Dsplug__Value *v)
+{
+	switch (kind)
+	{
+		case DSPLUG__KIND__KIND_INT:
+			v->kind_case = DSPLUG__VALUE__KIND_INT;
+			if (len == 2)
+				v->int_ = (int16_t) get16(p);
+			else if (len == 4)
+				v->int_ = (int32_t) get32(p);
+			else if (len == 8)
+				v->int_ = (int64_t) get64(p);
+			else
+				goto bad;
+			return true;
+		case DSPLUG__KIND__KIND_FLOAT4:
+			{
+				uint32_t	bits;
+
+				if (len != 4)
+					goto bad;
+				bits = get32(p);
+				v->kind_case = DSPLUG__VALUE__KIND_FLOAT4;
+				memcpy(&v->float4, &bits, 4);
+				return true;
+			}
+		case DSPLUG__KIND__KIND_FLOAT8:
+			{
+				uint64_t	bits;
+
+				if (len != 8)
+					goto bad;
+				bits = get64(p);
+				v->kind_case = DSPLUG__VALUE__KIND_FLOAT8;
+				memcpy(&v->float8, &bits, 8);
+				return true;
+			}
+		case DSPLUG__KIND__KIND_BOOL:
+			if (len != 1)
+				goto bad;
+			v->kind_case = DSPLUG__VALUE__KIND_BOOL;
+			v->bool_ = p[0] != 0;
+			return true;
+		case DSPLUG__KIND__KIND_BYTEA:
+			v->kind_case = DSPLUG__VALUE__KIND_BYTEA;
+			v->bytea.len = (size_t) len;
+			v->bytea.data = (uint8_t *) p;
+			return true;
+		case DSPLUG__KIND__KIND_UUID:
+			if (len != 16)
+				goto bad;
+			v->kind_case = DSPLUG__VALUE__KIND_UUID;
+			v->uuid.len = 16;
+			v->uuid.data = (uint8_t *) p;
+			return true;
+		case DSPLUG__KIND__KIND_DATE:
+			if (len != 4)
+				goto bad;
+			v->kind_case = DSPLUG__VALUE__KIND_DATE;
+			v->date = (int32_t) get32(p);
+			return true;
+		case DSPLUG__KIND__KIND_TIME:
+			if (len != 8)
+				goto bad;
+			v->kind_case = DSPLUG__VALUE__KIND_TIME;
+			v->time = (int64_t) get64(p);
+			return true;
+		case DSPLUG__KIND__KIND_TIMESTAMP:
+			if (len != 8)
+				goto bad;
+			v->kind_case = DSPLUG__VALUE__KIND_TIMESTAMP;
+			v->timestamp = (int64_t) get64(p);
+			return true;
+		case DSPLUG__KIND__KIND_TIMESTAMPTZ:
+			if (len != 8)
+				goto bad;
+			v->kind_case = DSPLUG__VALUE__KIND_TIMESTAMPTZ;
+			v->timestamptz = (int64_t) get64(p);
+			return true;
+		case DSPLUG__KIND__KIND_INTERVAL:
+			{
+				Dsplug__Interval *iv;
+
+				if (len != 16)
+					goto bad;
+				iv = arena_alloc(&tc->arena, sizeof(Dsplug__Interval));
+				dsplug__interval__init(iv);
+				iv->microseconds = (int64_t) get64(p);
+				iv->days = (int32_t) get32(p + 8);
+				iv->months = (int32_t) get32(p + 12);
+				v->kind_case = DSPLUG__VALUE__KIND_INTERVAL;
+				v->interval = iv;
+				return true;
+			}
+		case DSPLUG__KIND__KIND_NUMERIC:
+			{
+				Dsplug__Numeric *num;
+				uint16_t	ndigits;
+				uint16_t	sign;
+
+				if (len < 8)
+					goto bad;
+				ndigits = get16(p);
+				sign = get16(p + 4);
+				if ((size_t) len != 8 + (size_t) ndigits * 2)
+					goto bad;
+				num = arena_alloc(&tc->arena, sizeof(Dsplug__Numeric));
+				dsplug__numeric__init(num);
+				num->weight = (int16_t) get16(p + 2);
+				num->dscale = get16(p + 6);
+				switch (sign)
+				{
+					case NUMERIC_POS:
+						break;
+					case NUMERIC_NEG:
+						num->negative = true;
+						break;
+					case NUMERIC_NAN:
+						num->special = DSPLUG__NUMERIC_SPECIAL__NUMERIC_NAN;
+						break;
+					case NUMERIC_PINF:
+						num->special = DSPLUG__NUMERIC_SPECIAL__NUMERIC_POSITIVE_INFINITY;
+						break;
+					case NUMERIC_NINF:
+						num->special = DSPLUG__NUMERIC_SPECIAL__NUMERIC_NEGATIVE_INFINITY;
+						break;
+					default:
+						goto bad;
+				}
+				if (num->special != DSPLUG__NUMERIC_SPECIAL__NUMERIC_FINITE)
+				{
+					num->weight = 0;
+					num->dscale = 0;
+					ndigits = 0;
+				}
+				num->n_digits = ndigits;
+				num->digits = arena_alloc(&tc->arena, sizeof(uint32_t) * (ndigits + 1u));
+				for (uint16_t d = 0; d < ndigits; d++)
+					num->digits[d] = get16(p + 8 + 2 * d);
+				v->kind_case = DSPLUG__VALUE__KIND_NUMERIC;
+				v->numeric = num;
+				return true;
+			}
+		case DSPLUG__KIND__KIND_JSON:
+			{
+				char	   *text;
+
+				/* jsonb_send writes a format version, 1, before the text */
+				if (typoid == JSONBOID)
+				{
+					if (len < 1 || p[0] != 1)
+						goto bad;
+					p++;
+					len--;
+				}
+				text = arena_alloc(&tc->arena, (size_t) len + 1);
+				memcpy(text, p, (size_t) len);
+				text[len] = '\0';
+				v->kind_case = DSPLUG__VALUE__KIND_JSON;
+				v->json = text;
+				return true;
+			}
+		default:
+			{
+				/* the character types' bytes, or an output function's text */
+				char	   *text = arena_alloc(&tc->arena, (size_t) len + 1);
+
+				memcpy(text, p, (size_t) len);
+				text[len] = '\0';
+				v->kind_case = DSPLUG__VALUE__KIND_TEXT;
+				v->text = text;
+				return true;
+			}
+	}
+
+bad:
+	error_set(EXIT_RUNTIME, "could not copy table %s: unexpected binary value of %d bytes for type %u",
+			  tc->what, len, typoid);
+	return false;
+}
+
+/*
+ * array_send's format: dimensions, a has-nulls flag, the element type,
+ * then per dimension its size and lower bound, then the elements, each
+ * length-prefixed (-1 for NULL).  Only one-dimensional arrays with lower
+ * bound 1 (and empty ones) get here.
+ */
+static bool
+decode_array(TableCopy *tc, const Dsplug__Column *col, const uint8_t *p,
+			 int32_t len, Dsplug__Value *v)
+{
+	const uint8_t *end = p + len;
+	Dsplug__Array *arr;
+	int32_t		ndim;
+	int32_t		nelem = 0;
+
+	if (len < 12)
+		goto bad;
+	ndim = (int32_t) get32(p);
+	p += 12;
+	if (ndim == 1)
+	{
+		if (end - p < 8)
+			goto bad;
+		nelem = (int32_t) get32(p);
+		if ((int32_t) get32(p + 4) != 1 || nelem < 0)
+			goto bad;
+		p += 8;
+	}
+	else if (ndim != 0)
+		goto bad;
+
+	arr = arena_alloc(&tc->arena, sizeof(Dsplug__Array));
+	dsplug__array__init(arr);
+	arr->n_elements = (size_t) nelem;
+	arr->elements = arena_alloc(&tc->arena, sizeof(Dsplug__Value *) * ((size_t) nelem + 1));
+	for (int32_t i = 0; i < nelem; i++)
+	{
+		Dsplug__Value *e = arena_alloc(&tc->arena, sizeof(Dsplug__Value));
+		int32_t		elen;
+
+		dsplug__value__init(e);
+		arr->elements[i] = e;
+		if (end - p < 4)
+			goto bad;
+		elen = (int32_t) get32(p);
+		p += 4;
+		if (elen < 0)
+			continue;
+		if (end - p < elen)
+			goto bad;
+		if (!decode_value(tc, col->element_kind, col->element_type_oid, p, elen, e))
+			return false;
+		p += elen;
+	}
+	v->kind_case = DSPLUG__VALUE__KIND_ARRAY;
+	v->array = arr;
+	return true;
+
+bad:
+	error_set(EXIT_RUNTIME, "could not copy table %s: unexpected binary array in column \"%s\"",
+			  tc->what, col->name);
+	return false;
+}
+
+/* WIRE.md's kinds by type, as plugin/encode.c assigns them */
+static Dsplug__Kind
+type_kind(uint32_t typoid)
+{
+	switch (typoid)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			return DSPLUG__KIND__KIND_INT;
+		case FLOAT4OID:
+			return DSPLUG__KIND__KIND_FLOAT4;
+		case FLOAT8OID:
+			return DSPLUG__KIND__KIND_FLOAT8;
+		case BOOLOID:
+			return DSPLUG__KIND__KIND_BOOL;
+		case BYTEAOID:
+			return DSPLUG__KIND__KIND_BYTEA;
+		case NUMERICOID:
+			return DSPLUG__KIND__KIND_NUMERIC;
+		case DATEOID:
+			return DSPLUG__KIND__KIND_DATE;
+		case TIMEOID:
+			return DSPLUG__KIND__KIND_TIME;
+		case TIMESTAMPOID:
+			return DSPLUG__KIND__KIND_TIMESTAMP;
+		case TIMESTAMPTZOID:
+			return DSPLUG__KIND__KIND_TIMESTAMPTZ;
+		case UUIDOID:
+			return DSPLUG__KIND__KIND_UUID;
+		case JSONOID:
+		case JSONBOID:
+			return DSPLUG__KIND__KIND_JSON;
+		case INTERVALOID:
+			return DSPLUG__KIND__KIND_INTERVAL;
+		default:
+			return DSPLUG__KIND__KIND_TEXT;
+	}
+}
+
+/* The character types: their bytes travel, not an output function's text */
+static bool
+is_text_type(uint32_t typoid)
+{
+	return typoid == TEXTOID || typoid == VARCHAROID || typoid == BPCHAROID ||
+		typoid == NAMEOID;
+}
+
+/*
+ * --publication's comma-separated names as a text[] literal, read the way
+ * the plugin reads publication_names (SplitIdentifierString): unquoted
+ * names are folded to lower case, "quoted" ones kept, "" inside quotes is
+ * a quote.  The caller frees the result.
+ */
+static char *
+publications_array(const char *names)
+{
+	size_t		cap = strlen(names) * 2 + 8;
+	char	   *out = xmalloc(cap);
+	size_t		n = 0;
+	const char *p = names;
+	bool		first = true;
+
+	out[n++] = '{';
+	while (*p != '\0')
+	{
+		while (*p == ' ' || *p == '\t' || *p == '\n')
+			p++;
+		if (*p == '\0')
+			break;
+		if (!first)
+			out[n++] = ',';
+		first = false;
+		out[n++] = '"';
+		if (*p == '"')
+		{
+			p++;
+			while (*p != '\0')
+			{
+				if (*p == '"')
+				{
+					if (p[1] != '"')
+					{
+						p++;
+						break;
+					}
+					p++;
+				}
+				if (*p == '\\' || *p == '"')
+					out[n++] = '\\';
+				out[n++] = *p++;
+			}
+		}
+		else
+		{
+			while (*p != '\0' && *p != ',' && *p != ' ' && *p != '\t' && *p != '\n')
+			{
+				char		ch = *p++;
+
+				if (ch >= 'A' && ch <= 'Z')
+					ch = (char) (ch + ('a' - 'A'));
+				if (ch == '\\' || ch == '"')
+					out[n++] = '\\';
+				out[n++] = ch;
+			}
+		}
+		out[n++] = '"';
+		while (*p == ' ' || *p == '\t' || *p == '\n')
+			p++;
+		if (*p == ',')
+			p++;
+	}
+	out[n++] = '}';
+	out[n] = '\0';
+	return out;
+}
+
+static void *
+arena_alloc(Arena *a, size_t size)
+{
+	void	   *p;
+
+	size = (size + 7) & ~(size_t) 7;
+	if (a->used + size > a->size)
+	{
+		size_t		newsize = a->size > 0 ? a->size * 2 : 64 * 1024;
+
+		while (newsize < size)
+			newsize *= 2;
+		if (a->block != NULL)
+		{
+			ArenaOld   *old = xmalloc(sizeof(ArenaOld));
+
+			old->block = a->block;
+			old->next = a->old;
+			a->old = old;
+		}
+		a->block = xmalloc(newsize);
+		a->size = newsize;
+		a->used = 0;
+	}
+	p = a->block + a->used;
+	a->used += size;
+	return p;
+}
+
+/* Forget the row's values; blocks outgrown during it are freed. */
+static void
+arena_reset(Arena *a)
+{
+	while (a->old != NULL)
+	{
+		ArenaOld   *old = a->old;
+
+		a->old = old->next;
+		free(old->block);
+		free(old);
+	}
+	a->used = 0;
+}
+
+static void
+arena_free(Arena *a)
+{
+	arena_reset(a);
+	free(a->block);
+	a->block = NULL;
+	a->size = 0;
+}
+
+static bool
+fail_conn(PGconn *conn, const char *what)
+{
+	error_set(EXIT_RUNTIME, "could not %s: %s", what, PQerrorMessage(conn));
+	return false;
+}
+
+static void
+sqlbuf_add(WireText *buf, const char *s)
+{
+	if (!wire_text_append(buf, s, strlen(s)))
+	{
+		fprintf(stderr, "dsplug-consumer: could not build a query: out of memory\n");
+		exit(EXIT_RUNTIME);
+	}
+}
