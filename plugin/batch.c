@@ -7,13 +7,16 @@
  * field: protobuf lets a message's fields appear in any order and repeated
  * fields be written one element at a time, so each record is packed into
  * the buffer as soon as it is decoded and nothing else is kept.  The buffer
- * is written out as a frame at commit, or before a record would be added
- * to a buffer already at batch_size; a transaction of any size therefore
- * needs at most batch_size plus one record of memory, and never meets the
- * 1 GB limit of a StringInfo.
+ * is written out as a frame when its unit ends (a commit, a prepare, the
+ * end of a chunk of a streamed transaction), or before a record would be
+ * added to a buffer already at batch_size; a transaction of any size
+ * therefore needs at most batch_size plus one record of memory, and never
+ * meets the 1 GB limit of a StringInfo.
  *
- * Invariant: the buffer is empty whenever no transaction is open, so every
- * frame is a whole transaction, a piece of one, or a lone message.
+ * Invariant: the buffer is empty whenever no unit (a transaction, or a
+ * chunk of a streamed one) is open, so every frame is a whole unit, a piece
+ * of one, or a lone control batch (a non-transactional message, the end of
+ * a streamed or prepared transaction).
  *
  * plugin/batch.c
  *
@@ -23,18 +26,30 @@
 
 #include <protobuf-c/protobuf-c.h>
 
-#include "replication/origin.h"
 #include "executor/tuptable.h"
+#include "replication/origin.h"
 #include "utils/memutils.h"
 
 #include "dsplug.h"
 #include "wire.h"
 
 /* dsplug.Batch field numbers, from the generated descriptor */
-static uint32 field_begin;
-static uint32 field_records;
-static uint32 field_commit;
-static uint32 field_first_position;
+typedef struct BatchFields
+{
+	uint32		begin;
+	uint32		records;
+	uint32		commit;
+	uint32		first_position;
+	uint32		stream_start;
+	uint32		stream_stop;
+	uint32		stream_commit;
+	uint32		stream_abort;
+	uint32		prepare;
+	uint32		commit_prepared;
+	uint32		rollback_prepared;
+} BatchFields;
+
+static BatchFields fields;
 
 static uint32 batch_field(const char *name);
 static void put_varint(StringInfo buf, uint64 value);
@@ -43,6 +58,8 @@ static void put_message(StringInfo buf, uint32 field,
 static void batch_flush(LogicalDecodingContext *ctx, bool last_write);
 static StringInfo batch_room(LogicalDecodingContext *ctx);
 static void batch_counted(DsplugBatch *batch, bool data_record);
+static void batch_alone(LogicalDecodingContext *ctx, uint32 field,
+						const ProtobufCMessage *msg);
 
 /*
  * Set up the session's batch buffer and compressor in session_cxt.
@@ -53,10 +70,17 @@ batch_init(DsplugData *data, MemoryContext session_cxt)
 	DsplugBatch *batch = &data->batch;
 	MemoryContext oldcxt = MemoryContextSwitchTo(session_cxt);
 
-	field_begin = batch_field("begin");
-	field_records = batch_field("records");
-	field_commit = batch_field("commit");
-	field_first_position = batch_field("first_position");
+	fields.begin = batch_field("begin");
+	fields.records = batch_field("records");
+	fields.commit = batch_field("commit");
+	fields.first_position = batch_field("first_position");
+	fields.stream_start = batch_field("stream_start");
+	fields.stream_stop = batch_field("stream_stop");
+	fields.stream_commit = batch_field("stream_commit");
+	fields.stream_abort = batch_field("stream_abort");
+	fields.prepare = batch_field("prepare");
+	fields.commit_prepared = batch_field("commit_prepared");
+	fields.rollback_prepared = batch_field("rollback_prepared");
 
 	memset(batch, 0, sizeof(DsplugBatch));
 	initStringInfo(&batch->buf);
@@ -67,64 +91,109 @@ batch_init(DsplugData *data, MemoryContext session_cxt)
 }
 
 /*
- * Open a transaction's batches with its Begin.  Called at its first
- * published change, so that transactions with nothing to send send nothing.
+ * Open a transaction's batches with its Begin: at its first published
+ * change, so that transactions with nothing to send send nothing, or at the
+ * start of a prepared transaction (gid set), which is always sent.
  */
 void
-batch_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+batch_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+			const char *gid)
 {
 	DsplugData *data = ctx->output_plugin_private;
 	DsplugBatch *batch = &data->batch;
 	Dsplug__Begin begin = DSPLUG__BEGIN__INIT;
 	char	   *origin = NULL;
 
-	Assert(!batch->in_txn && batch->buf.len == 0);
+	Assert(!batch->in_unit && batch->buf.len == 0);
 
 	begin.xid = txn->xid;
 	begin.commit_lsn = txn->final_lsn;
 	begin.commit_time = txn->xact_time.commit_time;
+	if (gid != NULL)
+		begin.gid = (char *) gid;
 	if (txn->origin_id != InvalidRepOriginId &&
 		replorigin_by_oid(txn->origin_id, true, &origin))
 		begin.origin = origin;
 
-	put_message(&batch->buf, field_begin, &begin.base);
-	batch->in_txn = true;
+	put_message(&batch->buf, fields.begin, &begin.base);
+	batch->in_unit = true;
+	batch->in_chunk = false;
 	batch->next_position = 0;
 }
 
 /*
- * Add a record to the open transaction.  A full buffer is written out first
- * as a middle piece of the transaction.
+ * Open a chunk of a streamed (in-progress) transaction.  Records of a chunk
+ * carry their subtransaction's xid and no positions: a reader numbers them
+ * when the transaction commits, after dropping aborted subtransactions.
+ */
+void
+batch_stream_start(LogicalDecodingContext *ctx, TransactionId xid, bool first)
+{
+	DsplugData *data = ctx->output_plugin_private;
+	DsplugBatch *batch = &data->batch;
+	Dsplug__StreamStart start = DSPLUG__STREAM_START__INIT;
+
+	Assert(!batch->in_unit && batch->buf.len == 0);
+
+	start.xid = xid;
+	start.first = first;
+	put_message(&batch->buf, fields.stream_start, &start.base);
+	batch->in_unit = true;
+	batch->in_chunk = true;
+}
+
+/* Close the open chunk and write its last frame. */
+void
+batch_stream_stop(LogicalDecodingContext *ctx)
+{
+	DsplugData *data = ctx->output_plugin_private;
+	DsplugBatch *batch = &data->batch;
+
+	Assert(batch->in_unit && batch->in_chunk);
+
+	put_varint(&batch->buf, ((uint64) fields.stream_stop << 3) |
+			   PROTOBUF_C_WIRE_TYPE_VARINT);
+	put_varint(&batch->buf, 1);
+	batch_flush(ctx, true);
+	batch->in_unit = false;
+	batch->in_chunk = false;
+}
+
+/*
+ * Add a record to the open unit.  A full buffer is written out first as a
+ * middle piece of the unit.
  */
 void
 batch_add(LogicalDecodingContext *ctx, Dsplug__Record *record)
 {
 	DsplugData *data = ctx->output_plugin_private;
 
-	put_message(batch_room(ctx), field_records, &record->base);
+	put_message(batch_room(ctx), fields.records, &record->base);
 	batch_counted(&data->batch,
 				  record->kind_case != DSPLUG__RECORD__KIND_RELATION);
 }
 
 /*
  * Add an insert, update or delete of entry's relation, encoded straight
- * into the buffer (encode_row.c).
+ * into the buffer (encode_row.c).  xid is the change's subtransaction in a
+ * streamed chunk, InvalidTransactionId elsewhere.
  */
 void
 batch_add_change(LogicalDecodingContext *ctx, DsplugRelation *entry,
 				 Dsplug__Record__KindCase kind,
-				 TupleTableSlot *oldtuple, TupleTableSlot *newtuple)
+				 TupleTableSlot *oldtuple, TupleTableSlot *newtuple,
+				 TransactionId xid)
 {
 	DsplugData *data = ctx->output_plugin_private;
 
-	encode_change(entry, kind, oldtuple, newtuple, field_records,
+	encode_change(entry, kind, oldtuple, newtuple, xid, fields.records,
 				  batch_room(ctx));
 	batch_counted(&data->batch, true);
 }
 
 /*
- * The buffer to append the next record of the open transaction to, after
- * writing out what it holds if it has reached batch_size.
+ * The buffer to append the next record of the open unit to, after writing
+ * out what it holds if it has reached batch_size.
  */
 static StringInfo
 batch_room(LogicalDecodingContext *ctx)
@@ -132,14 +201,14 @@ batch_room(LogicalDecodingContext *ctx)
 	DsplugData *data = ctx->output_plugin_private;
 	DsplugBatch *batch = &data->batch;
 
-	Assert(batch->in_txn);
+	Assert(batch->in_unit);
 
 	if (batch->buf.len >= data->opts.batch_size && batch->nrecords > 0)
 	{
 		batch_flush(ctx, false);
-		if (batch->next_position > 0)
+		if (!batch->in_chunk && batch->next_position > 0)
 		{
-			put_varint(&batch->buf, ((uint64) field_first_position << 3) |
+			put_varint(&batch->buf, ((uint64) fields.first_position << 3) |
 					   PROTOBUF_C_WIRE_TYPE_VARINT);
 			put_varint(&batch->buf, batch->next_position);
 		}
@@ -152,7 +221,7 @@ static void
 batch_counted(DsplugBatch *batch, bool data_record)
 {
 	batch->nrecords++;
-	if (data_record)
+	if (data_record && !batch->in_chunk)
 		batch->next_position++;
 }
 
@@ -166,34 +235,124 @@ batch_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 	DsplugBatch *batch = &data->batch;
 	Dsplug__Commit commit = DSPLUG__COMMIT__INIT;
 
-	Assert(batch->in_txn);
+	Assert(batch->in_unit && !batch->in_chunk);
 
 	commit.end_lsn = txn->end_lsn;
-	put_message(&batch->buf, field_commit, &commit.base);
+	put_message(&batch->buf, fields.commit, &commit.base);
 	batch_flush(ctx, true);
-	batch->in_txn = false;
+	batch->in_unit = false;
 }
 
 /*
- * Write a record outside any transaction (a non-transactional logical
- * message) as a frame of its own.
+ * The PREPARE TRANSACTION of a prepared transaction: closes its batches
+ * when they are open, or travels alone after the chunks of a streamed one.
+ */
+void
+batch_prepare(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+			  XLogRecPtr prepare_lsn)
+{
+	DsplugData *data = ctx->output_plugin_private;
+	DsplugBatch *batch = &data->batch;
+	Dsplug__Prepare prepare = DSPLUG__PREPARE__INIT;
+
+	prepare.xid = txn->xid;
+	prepare.gid = txn->gid;
+	prepare.prepare_lsn = prepare_lsn;
+	prepare.end_lsn = txn->end_lsn;
+	prepare.prepare_time = txn->xact_time.prepare_time;
+
+	if (!batch->in_unit)
+	{
+		batch_alone(ctx, fields.prepare, &prepare.base);
+		return;
+	}
+	Assert(!batch->in_chunk);
+	put_message(&batch->buf, fields.prepare, &prepare.base);
+	batch_flush(ctx, true);
+	batch->in_unit = false;
+}
+
+void
+batch_stream_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+					XLogRecPtr commit_lsn)
+{
+	Dsplug__StreamCommit commit = DSPLUG__STREAM_COMMIT__INIT;
+
+	commit.xid = txn->xid;
+	commit.commit_lsn = commit_lsn;
+	commit.end_lsn = txn->end_lsn;
+	commit.commit_time = txn->xact_time.commit_time;
+	batch_alone(ctx, fields.stream_commit, &commit.base);
+}
+
+void
+batch_stream_abort(LogicalDecodingContext *ctx, TransactionId xid,
+				   TransactionId subxid)
+{
+	Dsplug__StreamAbort abort = DSPLUG__STREAM_ABORT__INIT;
+
+	abort.xid = xid;
+	abort.subxid = subxid;
+	batch_alone(ctx, fields.stream_abort, &abort.base);
+}
+
+void
+batch_commit_prepared(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+					  XLogRecPtr commit_lsn)
+{
+	Dsplug__CommitPrepared commit = DSPLUG__COMMIT_PREPARED__INIT;
+
+	commit.xid = txn->xid;
+	commit.gid = txn->gid;
+	commit.commit_lsn = commit_lsn;
+	commit.end_lsn = txn->end_lsn;
+	commit.commit_time = txn->xact_time.commit_time;
+	batch_alone(ctx, fields.commit_prepared, &commit.base);
+}
+
+void
+batch_rollback_prepared(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+						XLogRecPtr prepare_end_lsn, TimestampTz prepare_time)
+{
+	Dsplug__RollbackPrepared rollback = DSPLUG__ROLLBACK_PREPARED__INIT;
+
+	rollback.xid = txn->xid;
+	rollback.gid = txn->gid;
+	rollback.prepare_end_lsn = prepare_end_lsn;
+	rollback.end_lsn = txn->end_lsn;
+	rollback.prepare_time = prepare_time;
+	rollback.rollback_time = txn->xact_time.commit_time;
+	batch_alone(ctx, fields.rollback_prepared, &rollback.base);
+}
+
+/*
+ * Write a record outside any unit (a non-transactional logical message) as
+ * a frame of its own.
  */
 void
 batch_write_alone(LogicalDecodingContext *ctx, Dsplug__Record *record)
 {
+	batch_alone(ctx, fields.records, &record->base);
+}
+
+/* A batch holding one field, written as its own frame. */
+static void
+batch_alone(LogicalDecodingContext *ctx, uint32 field,
+			const ProtobufCMessage *msg)
+{
 	DsplugData *data = ctx->output_plugin_private;
 	DsplugBatch *batch = &data->batch;
 
-	Assert(!batch->in_txn && batch->buf.len == 0);
+	Assert(!batch->in_unit && batch->buf.len == 0);
 
-	put_message(&batch->buf, field_records, &record->base);
+	put_message(&batch->buf, field, msg);
 	batch->nrecords++;
 	batch_flush(ctx, true);
 }
 
 /*
  * Write the buffer as one frame and empty it.  last_write is false for a
- * middle piece of a transaction: the walsender then reports no LSN for it.
+ * middle piece of a unit: the walsender then reports no LSN for it.
  */
 static void
 batch_flush(LogicalDecodingContext *ctx, bool last_write)

@@ -43,6 +43,8 @@ typedef struct DsplugOptions
 	int			compression_level;
 	int			batch_size;		/* bytes of encoded records per batch */
 	bool		messages;		/* send logical messages */
+	bool		streaming;		/* stream in-progress transactions */
+	bool		two_phase;		/* decode prepared transactions */
 } DsplugOptions;
 
 #define DSPLUG_DEFAULT_COMPRESSION_LEVEL	1
@@ -118,6 +120,13 @@ typedef struct DsplugRelation
 	struct TupleTableSlot *old_pub_slot;
 	struct TupleTableSlot *new_pub_slot;
 
+	/*
+	 * Streamed transactions (top-level xids) whose chunks carry this
+	 * relation's description: a reader may drop a streamed transaction, so
+	 * each one describes what it uses (as pgoutput does).
+	 */
+	List	   *stream_described;
+
 	/* row filters per action (insert, update, delete); NULL: none */
 	struct EState *estate;
 	struct ExprState *exprstate[3];
@@ -130,7 +139,8 @@ typedef struct DsplugBatch
 {
 	StringInfoData buf;			/* encoded Batch fields not yet written */
 	int			nrecords;		/* records in buf */
-	bool		in_txn;			/* a transaction's batches are open */
+	bool		in_unit;		/* a transaction or a chunk is open */
+	bool		in_chunk;		/* ... and it is a chunk of a streamed one */
 	uint32		next_position;	/* position of the next data record */
 	bool		session_started;	/* a frame has been written */
 	DsplugCompressor *compressor;	/* NULL with compression 'none' */
@@ -144,12 +154,21 @@ typedef struct DsplugData
 	MemoryContext cache_cxt;	/* relation cache, publications */
 	DsplugBatch batch;
 	int			changes_since_progress;
+
+	/*
+	 * Between stream_start and stream_stop: the top-level transaction being
+	 * streamed, and whether its chunk has been opened in the batch (a chunk
+	 * is opened at its first record, so empty chunks are not sent).
+	 */
+	ReorderBufferTXN *stream_txn;
+	bool		chunk_open;
 } DsplugData;
 
-/* Per-transaction state, txn->output_plugin_private. */
+/* Per-transaction state, txn->output_plugin_private (top-level only). */
 typedef struct DsplugTxn
 {
 	bool		begun;			/* Begin is in a batch: not empty */
+	bool		streamed;		/* a chunk of it has been sent */
 } DsplugTxn;
 
 /* options.c */
@@ -158,6 +177,7 @@ extern void options_parse(List *defels, DsplugOptions *opts);
 /* filter.c */
 extern void filter_init(DsplugData *data, MemoryContext session_cxt);
 extern DsplugRelation *filter_relation(DsplugData *data, Relation relation);
+extern void filter_stream_done(TransactionId xid);
 extern bool filter_row(DsplugRelation *entry, struct TupleTableSlot *old_slot,
 					   struct TupleTableSlot **new_slot,
 					   ReorderBufferChangeType *action);
@@ -173,18 +193,37 @@ extern void encode_change(DsplugRelation *entry,
 						  Dsplug__Record__KindCase kind,
 						  struct TupleTableSlot *oldtuple,
 						  struct TupleTableSlot *newtuple,
-						  uint32 records_field, StringInfo buf);
+						  TransactionId xid, uint32 records_field,
+						  StringInfo buf);
 
 /* batch.c */
 extern void batch_init(DsplugData *data, MemoryContext session_cxt);
-extern void batch_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn);
+extern void batch_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+						const char *gid);
+extern void batch_stream_start(LogicalDecodingContext *ctx,
+							   TransactionId xid, bool first);
+extern void batch_stream_stop(LogicalDecodingContext *ctx);
 extern void batch_add(LogicalDecodingContext *ctx, Dsplug__Record *record);
 extern void batch_add_change(LogicalDecodingContext *ctx,
 							 DsplugRelation *entry,
 							 Dsplug__Record__KindCase kind,
 							 struct TupleTableSlot *oldtuple,
-							 struct TupleTableSlot *newtuple);
+							 struct TupleTableSlot *newtuple,
+							 TransactionId xid);
 extern void batch_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn);
+extern void batch_prepare(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+						  XLogRecPtr prepare_lsn);
+extern void batch_stream_commit(LogicalDecodingContext *ctx,
+								ReorderBufferTXN *txn, XLogRecPtr commit_lsn);
+extern void batch_stream_abort(LogicalDecodingContext *ctx,
+							   TransactionId xid, TransactionId subxid);
+extern void batch_commit_prepared(LogicalDecodingContext *ctx,
+								  ReorderBufferTXN *txn,
+								  XLogRecPtr commit_lsn);
+extern void batch_rollback_prepared(LogicalDecodingContext *ctx,
+									ReorderBufferTXN *txn,
+									XLogRecPtr prepare_end_lsn,
+									TimestampTz prepare_time);
 extern void batch_write_alone(LogicalDecodingContext *ctx,
 							  Dsplug__Record *record);
 

@@ -49,6 +49,7 @@ typedef struct RowFields
 	uint32		record_insert;
 	uint32		record_update;
 	uint32		record_delete;
+	uint32		record_xid;
 	uint32		change_relation;
 	uint32		change_old;
 	uint32		change_new;
@@ -196,6 +197,7 @@ encode_row_init(void)
 	fields.record_insert = field_of(&dsplug__record__descriptor, "insert");
 	fields.record_update = field_of(&dsplug__record__descriptor, "update");
 	fields.record_delete = field_of(&dsplug__record__descriptor, "delete");
+	fields.record_xid = field_of(&dsplug__record__descriptor, "xid");
 	fields.change_relation = field_of(&dsplug__change__descriptor, "relation");
 	fields.change_old = field_of(&dsplug__change__descriptor, "old");
 	fields.change_new = field_of(&dsplug__change__descriptor, "new");
@@ -230,12 +232,14 @@ field_of(const ProtobufCMessageDescriptor *desc, const char *name)
  * Append an insert, update or delete of entry's published relation to buf
  * as one element of the dsplug.Batch field records_field.  The slots hold
  * rows of the published relation (already converted from a partition's
- * layout); either may be NULL where the change has none.
+ * layout); either may be NULL where the change has none.  A valid xid
+ * (the subtransaction, in a chunk of a streamed transaction) is written in
+ * the record.
  */
 void
 encode_change(DsplugRelation *entry, Dsplug__Record__KindCase kind,
 			  TupleTableSlot *oldtuple, TupleTableSlot *newtuple,
-			  uint32 records_field, StringInfo buf)
+			  TransactionId xid, uint32 records_field, StringInfo buf)
 {
 	RowScratch	scratch = {{0}};
 	EncValue   *oldvals = NULL;
@@ -283,6 +287,9 @@ encode_change(DsplugRelation *entry, Dsplug__Record__KindCase kind,
 	}
 	record_size = varint_size(tag(kind_field, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)) +
 		varint_size(change_size) + change_size;
+	if (TransactionIdIsValid(xid))
+		record_size += varint_size(tag(fields.record_xid, PROTOBUF_C_WIRE_TYPE_VARINT)) +
+			varint_size(xid);
 	total = varint_size(tag(records_field, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)) +
 		varint_size(record_size) + record_size;
 
@@ -311,6 +318,11 @@ encode_change(DsplugRelation *entry, Dsplug__Record__KindCase kind,
 		p = put_varint(p, tag(fields.change_new, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED));
 		p = put_varint(p, new_size);
 		p = write_tuple(p, newvals, entry->ncolumns, &scratch);
+	}
+	if (TransactionIdIsValid(xid))
+	{
+		p = put_varint(p, tag(fields.record_xid, PROTOBUF_C_WIRE_TYPE_VARINT));
+		p = put_varint(p, xid);
 	}
 	if ((size_t) (p - start) != total)
 		elog(ERROR, "dsplug: encoded %zu bytes for a record sized %zu",

@@ -195,6 +195,7 @@ build_entry(DsplugData *data, DsplugRelation *entry, Relation relation)
 	entry->old_pub_slot = entry->new_pub_slot = NULL;
 	entry->estate = NULL;
 	memset(entry->exprstate, 0, sizeof(entry->exprstate));
+	entry->stream_described = NIL;
 
 	pubids = GetRelationPublications(relid);
 	schema_pubids = GetSchemaPublications(nspid);
@@ -595,6 +596,24 @@ load_publications(void)
 	MemoryContextSwitchTo(oldcxt);
 
 	cache->publications_valid = true;
+}
+
+/*
+ * A streamed transaction ended: forget which relations its chunks
+ * described.
+ */
+void
+filter_stream_done(TransactionId xid)
+{
+	HASH_SEQ_STATUS status;
+	DsplugRelation *entry;
+
+	if (cache == NULL)
+		return;
+	hash_seq_init(&status, cache->relations);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		entry->stream_described = list_delete_int(entry->stream_described,
+												  (int) xid);
 }
 
 /* A relation changed (DDL, statistics, anything): describe it again. */

@@ -68,6 +68,11 @@ static void inspect_frame(InspectState *state, int frameno, const char *slot,
 static void emit_row(InspectState *state, XLogRecPtr lsn, TransactionId xid,
 					 bool xid_isnull, int frameno, const char *kind,
 					 int64 position, const char *relation);
+static void render_ends(InspectState *state, const Dsplug__Batch *b,
+						XLogRecPtr lsn, TransactionId xid, bool xid_isnull,
+						int frameno);
+static void append_time(WireText *t, const char *key, int64 value);
+static void append_opt_string(WireText *t, const char *key, const char *value);
 static void render_relation(WireText *t, const Dsplug__Relation *rel);
 static void render_tuple(WireText *t, const char *key,
 						 const Dsplug__Relation *rel,
@@ -241,24 +246,25 @@ inspect_frame(InspectState *state, int frameno, const char *slot,
 
 	if (b->begin != NULL)
 	{
-		char		ts[WIRE_DATETIME_BUFLEN];
-
 		wire_text_reset(t);
 		append_cstr(t, "{\"xid\": ");
 		append_cstr(t, psprintf("%u", b->begin->xid));
 		append_cstr(t, ", \"commit_lsn\": ");
 		append_lsn(t, b->begin->commit_lsn);
-		wire_format_timestamp(ts, b->begin->commit_time, true);
-		append_cstr(t, ", \"commit_time\": ");
-		wire_text_append_json_string(t, ts, strlen(ts));
-		if (b->begin->origin != NULL && b->begin->origin[0] != '\0')
-		{
-			append_cstr(t, ", \"origin\": ");
-			wire_text_append_json_string(t, b->begin->origin,
-										 strlen(b->begin->origin));
-		}
+		append_time(t, "commit_time", b->begin->commit_time);
+		append_opt_string(t, "origin", b->begin->origin);
+		append_opt_string(t, "gid", b->begin->gid);
 		append_cstr(t, "}");
-		emit_row(state, lsn, xid, xid_isnull, frameno, "begin", -1, NULL);
+		emit_row(state, lsn, xid, xid_isnull, frameno,
+				 wb->prepared ? "begin_prepare" : "begin", -1, NULL);
+	}
+	if (b->stream_start != NULL)
+	{
+		wire_text_reset(t);
+		append_cstr(t, psprintf("{\"xid\": %u, \"first\": %s}",
+								b->stream_start->xid,
+								b->stream_start->first ? "true" : "false"));
+		emit_row(state, lsn, xid, xid_isnull, frameno, "stream_start", -1, NULL);
 	}
 
 	for (size_t i = 0; i < wb->nitems; i++)
@@ -359,6 +365,16 @@ inspect_frame(InspectState *state, int frameno, const char *slot,
 				elog(ERROR, "dsplug: unexpected record kind %d",
 					 (int) rec->kind_case);
 		}
+		if (wb->in_stream_chunk)
+		{
+			position = -1;
+			if (rec->xid != 0 && t->len > 1 && t->data[t->len - 1] == '}')
+			{
+				t->len--;
+				t->data[t->len] = '\0';
+				append_cstr(t, psprintf(", \"xid\": %u}", rec->xid));
+			}
+		}
 		emit_row(state, lsn, xid, xid_isnull, frameno, kind, position, relname);
 	}
 
@@ -370,6 +386,13 @@ inspect_frame(InspectState *state, int frameno, const char *slot,
 		append_cstr(t, "}");
 		emit_row(state, lsn, xid, xid_isnull, frameno, "commit", -1, NULL);
 	}
+	if (b->stream_stop)
+	{
+		wire_text_reset(t);
+		append_cstr(t, "{}");
+		emit_row(state, lsn, xid, xid_isnull, frameno, "stream_stop", -1, NULL);
+	}
+	render_ends(state, b, lsn, xid, xid_isnull, frameno);
 	MemoryContextSwitchTo(oldcxt);
 }
 
@@ -401,6 +424,90 @@ emit_row(InspectState *state, XLogRecPtr lsn, TransactionId xid,
 
 	tuplestore_putvalues(state->rsinfo->setResult, state->rsinfo->setDesc,
 						 values, nulls);
+}
+
+/* Rows for the ends of streamed and prepared transactions. */
+static void
+render_ends(InspectState *state, const Dsplug__Batch *b, XLogRecPtr lsn,
+			TransactionId xid, bool xid_isnull, int frameno)
+{
+	WireText   *t = &state->text;
+	const char *kind = NULL;
+
+	wire_text_reset(t);
+	if (b->prepare != NULL)
+	{
+		kind = "prepare";
+		append_cstr(t, psprintf("{\"xid\": %u", b->prepare->xid));
+		append_opt_string(t, "gid", b->prepare->gid);
+		append_cstr(t, ", \"prepare_lsn\": ");
+		append_lsn(t, b->prepare->prepare_lsn);
+		append_cstr(t, ", \"end_lsn\": ");
+		append_lsn(t, b->prepare->end_lsn);
+		append_time(t, "prepare_time", b->prepare->prepare_time);
+	}
+	else if (b->stream_commit != NULL)
+	{
+		kind = "stream_commit";
+		append_cstr(t, psprintf("{\"xid\": %u, \"commit_lsn\": ", b->stream_commit->xid));
+		append_lsn(t, b->stream_commit->commit_lsn);
+		append_cstr(t, ", \"end_lsn\": ");
+		append_lsn(t, b->stream_commit->end_lsn);
+		append_time(t, "commit_time", b->stream_commit->commit_time);
+	}
+	else if (b->stream_abort != NULL)
+	{
+		kind = "stream_abort";
+		append_cstr(t, psprintf("{\"xid\": %u, \"subxid\": %u",
+								b->stream_abort->xid, b->stream_abort->subxid));
+	}
+	else if (b->commit_prepared != NULL)
+	{
+		kind = "commit_prepared";
+		append_cstr(t, psprintf("{\"xid\": %u", b->commit_prepared->xid));
+		append_opt_string(t, "gid", b->commit_prepared->gid);
+		append_cstr(t, ", \"commit_lsn\": ");
+		append_lsn(t, b->commit_prepared->commit_lsn);
+		append_cstr(t, ", \"end_lsn\": ");
+		append_lsn(t, b->commit_prepared->end_lsn);
+		append_time(t, "commit_time", b->commit_prepared->commit_time);
+	}
+	else if (b->rollback_prepared != NULL)
+	{
+		kind = "rollback_prepared";
+		append_cstr(t, psprintf("{\"xid\": %u", b->rollback_prepared->xid));
+		append_opt_string(t, "gid", b->rollback_prepared->gid);
+		append_cstr(t, ", \"prepare_end_lsn\": ");
+		append_lsn(t, b->rollback_prepared->prepare_end_lsn);
+		append_cstr(t, ", \"end_lsn\": ");
+		append_lsn(t, b->rollback_prepared->end_lsn);
+		append_time(t, "rollback_time", b->rollback_prepared->rollback_time);
+	}
+	if (kind == NULL)
+		return;
+	append_cstr(t, "}");
+	emit_row(state, lsn, xid, xid_isnull, frameno, kind, -1, NULL);
+}
+
+/* , "key": "ISO timestamp" */
+static void
+append_time(WireText *t, const char *key, int64 value)
+{
+	char		ts[WIRE_DATETIME_BUFLEN];
+
+	wire_format_timestamp(ts, value, true);
+	append_cstr(t, psprintf(", \"%s\": ", key));
+	wire_text_append_json_string(t, ts, strlen(ts));
+}
+
+/* , "key": "value" when value is set and not empty */
+static void
+append_opt_string(WireText *t, const char *key, const char *value)
+{
+	if (value == NULL || value[0] == '\0')
+		return;
+	append_cstr(t, psprintf(", \"%s\": ", key));
+	wire_text_append_json_string(t, value, strlen(value));
 }
 
 static void

@@ -24,12 +24,13 @@
 #include "wire.h"
 
 #define VALID_OPTIONS \
-	"publication_names, proto_version, compression, compression_level, batch_size, messages"
+	"publication_names, proto_version, compression, compression_level, batch_size, messages, streaming, two_phase"
 
 static const char *option_value(DefElem *defel);
 static const char *supported_versions(void);
 static int	option_int(DefElem *defel, int min, int max, int unit,
 					   const char *unit_hint);
+static bool option_bool(DefElem *defel);
 
 /*
  * Fill *opts from the option list, with defaults for what is not given.
@@ -45,6 +46,8 @@ options_parse(List *defels, DsplugOptions *opts)
 	bool		seen_level = false;
 	bool		seen_batch_size = false;
 	bool		seen_messages = false;
+	bool		seen_streaming = false;
+	bool		seen_two_phase = false;
 
 	opts->publication_names = NIL;
 	opts->proto_version = DSPLUG_WIRE_VERSION;
@@ -52,6 +55,8 @@ options_parse(List *defels, DsplugOptions *opts)
 	opts->compression_level = DSPLUG_DEFAULT_COMPRESSION_LEVEL;
 	opts->batch_size = DSPLUG_DEFAULT_BATCH_SIZE;
 	opts->messages = false;
+	opts->streaming = false;
+	opts->two_phase = false;
 
 	foreach(lc, defels)
 	{
@@ -70,6 +75,10 @@ options_parse(List *defels, DsplugOptions *opts)
 			seen = &seen_batch_size;
 		else if (strcmp(defel->defname, "messages") == 0)
 			seen = &seen_messages;
+		else if (strcmp(defel->defname, "streaming") == 0)
+			seen = &seen_streaming;
+		else if (strcmp(defel->defname, "two_phase") == 0)
+			seen = &seen_two_phase;
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -144,17 +153,11 @@ options_parse(List *defels, DsplugOptions *opts)
 						   DSPLUG_MAX_BATCH_SIZE, GUC_UNIT_BYTE,
 						   "a size such as 256kB or 4MB, or a number of bytes");
 		else if (seen == &seen_messages)
-		{
-			bool		value = true;
-
-			/* a bare boolean option means true, as in pgoutput */
-			if (defel->arg != NULL && !parse_bool(option_value(defel), &value))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid messages \"%s\"", option_value(defel)),
-						 errhint("messages is a boolean: on or off.")));
-			opts->messages = value;
-		}
+			opts->messages = option_bool(defel);
+		else if (seen == &seen_streaming)
+			opts->streaming = option_bool(defel);
+		else if (seen == &seen_two_phase)
+			opts->two_phase = option_bool(defel);
 	}
 
 	if (opts->publication_names == NIL)
@@ -168,6 +171,20 @@ options_parse(List *defels, DsplugOptions *opts)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("compression_level given with compression \"none\""),
 				 errhint("Drop compression_level, or use compression 'zstd'.")));
+}
+
+/* A boolean option; given without a value it means true, as in pgoutput. */
+static bool
+option_bool(DefElem *defel)
+{
+	bool		value = true;
+
+	if (defel->arg != NULL && !parse_bool(option_value(defel), &value))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid %s \"%s\"", defel->defname, option_value(defel)),
+				 errhint("%s is a boolean: on or off.", defel->defname)));
+	return value;
 }
 
 /* "proto_version 1", or "proto_version 1 to 2": for messages. */

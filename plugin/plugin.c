@@ -53,7 +53,34 @@ static void dsplug_message(LogicalDecodingContext *ctx,
 						   Size sz, const char *message);
 static bool dsplug_origin_filter(LogicalDecodingContext *ctx,
 								 RepOriginId origin_id);
+static void dsplug_stream_start(LogicalDecodingContext *ctx,
+								ReorderBufferTXN *txn);
+static void dsplug_stream_stop(LogicalDecodingContext *ctx,
+							   ReorderBufferTXN *txn);
+static void dsplug_stream_abort(LogicalDecodingContext *ctx,
+								ReorderBufferTXN *txn, XLogRecPtr abort_lsn);
+static void dsplug_stream_commit(LogicalDecodingContext *ctx,
+								 ReorderBufferTXN *txn, XLogRecPtr commit_lsn);
+static void dsplug_stream_prepare(LogicalDecodingContext *ctx,
+								  ReorderBufferTXN *txn,
+								  XLogRecPtr prepare_lsn);
+static void dsplug_begin_prepare(LogicalDecodingContext *ctx,
+								 ReorderBufferTXN *txn);
+static void dsplug_prepare(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+						   XLogRecPtr prepare_lsn);
+static void dsplug_commit_prepared(LogicalDecodingContext *ctx,
+								   ReorderBufferTXN *txn,
+								   XLogRecPtr commit_lsn);
+static void dsplug_rollback_prepared(LogicalDecodingContext *ctx,
+									 ReorderBufferTXN *txn,
+									 XLogRecPtr prepare_end_lsn,
+									 TimestampTz prepare_time);
 
+static DsplugTxn *txn_state(LogicalDecodingContext *ctx,
+							ReorderBufferTXN *txn);
+static void txn_done(ReorderBufferTXN *txn);
+static TransactionId record_xid(LogicalDecodingContext *ctx,
+								ReorderBufferTXN *txn);
 static void ensure_begun(LogicalDecodingContext *ctx, ReorderBufferTXN *txn);
 static void ensure_described(LogicalDecodingContext *ctx,
 							 DsplugRelation *entry);
@@ -72,6 +99,22 @@ _PG_output_plugin_init(OutputPluginCallbacks *cb)
 	cb->commit_cb = dsplug_commit_txn;
 	cb->filter_by_origin_cb = dsplug_origin_filter;
 	cb->shutdown_cb = dsplug_shutdown;
+
+	/* two-phase: prepared transactions decoded at PREPARE TRANSACTION */
+	cb->begin_prepare_cb = dsplug_begin_prepare;
+	cb->prepare_cb = dsplug_prepare;
+	cb->commit_prepared_cb = dsplug_commit_prepared;
+	cb->rollback_prepared_cb = dsplug_rollback_prepared;
+
+	/* streaming of in-progress transactions */
+	cb->stream_start_cb = dsplug_stream_start;
+	cb->stream_stop_cb = dsplug_stream_stop;
+	cb->stream_abort_cb = dsplug_stream_abort;
+	cb->stream_commit_cb = dsplug_stream_commit;
+	cb->stream_change_cb = dsplug_change;
+	cb->stream_message_cb = dsplug_message;
+	cb->stream_truncate_cb = dsplug_truncate;
+	cb->stream_prepare_cb = dsplug_stream_prepare;
 }
 
 /*
@@ -88,15 +131,25 @@ dsplug_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt,
 	opt->receive_rewrites = false;
 	ctx->output_plugin_private = data;
 
-	/* streaming of in-progress transactions and two-phase: not yet */
-	ctx->streaming = false;
-	ctx->twophase = false;
-
+	/* slot creation decodes nothing for us to send */
 	if (is_init)
+	{
+		ctx->streaming = false;
+		ctx->twophase = false;
 		return;
+	}
 
 	options_parse(ctx->output_plugin_options, &data->opts);
 	encode_row_init();
+
+	/*
+	 * As for pgoutput: streaming only when asked for.  Prepared transactions
+	 * are decoded when asked for, and also whenever the slot was created
+	 * with two_phase (logical decoding decides that after this callback).
+	 */
+	if (!data->opts.streaming)
+		ctx->streaming = false;
+	ctx->twophase_opt_given = data->opts.two_phase;
 
 	data->change_cxt = AllocSetContextCreate(ctx->context, "dsplug change",
 											 ALLOCSET_DEFAULT_SIZES);
@@ -120,25 +173,130 @@ dsplug_shutdown(LogicalDecodingContext *ctx)
 static void
 dsplug_begin_txn(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 {
-	txn->output_plugin_private =
-		MemoryContextAllocZero(ctx->context, sizeof(DsplugTxn));
+	txn_state(ctx, txn);
 }
 
 static void
 dsplug_commit_txn(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 				  XLogRecPtr commit_lsn)
 {
-	DsplugTxn  *txndata = txn->output_plugin_private;
-	bool		begun = txndata != NULL && txndata->begun;
+	bool		begun = txn_state(ctx, txn)->begun;
 
 	update_progress(ctx, !begun);
-	if (txndata != NULL)
-	{
-		pfree(txndata);
-		txn->output_plugin_private = NULL;
-	}
+	txn_done(txn);
 	if (begun)
 		batch_commit(ctx, txn);
+}
+
+/*
+ * BEGIN PREPARE: unlike a plain transaction, a prepared one is sent even
+ * when nothing in it is published, since its COMMIT PREPARED or ROLLBACK
+ * PREPARED is sent later, when the reader can no longer learn otherwise
+ * that there was nothing to it (pgoutput does the same).
+ */
+static void
+dsplug_begin_prepare(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	txn_state(ctx, txn)->begun = true;
+	batch_begin(ctx, txn, txn->gid);
+}
+
+static void
+dsplug_prepare(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+			   XLogRecPtr prepare_lsn)
+{
+	update_progress(ctx, false);
+	txn_done(txn);
+	batch_prepare(ctx, txn, prepare_lsn);
+}
+
+static void
+dsplug_commit_prepared(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+					   XLogRecPtr commit_lsn)
+{
+	update_progress(ctx, false);
+	batch_commit_prepared(ctx, txn, commit_lsn);
+}
+
+static void
+dsplug_rollback_prepared(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+						 XLogRecPtr prepare_end_lsn, TimestampTz prepare_time)
+{
+	update_progress(ctx, false);
+	batch_rollback_prepared(ctx, txn, prepare_end_lsn, prepare_time);
+}
+
+/*
+ * A chunk of an in-progress transaction starts.  Like a transaction, a
+ * chunk is only opened in the batch at its first published record.
+ */
+static void
+dsplug_stream_start(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	DsplugData *data = ctx->output_plugin_private;
+
+	Assert(data->stream_txn == NULL);
+	txn_state(ctx, txn);
+	data->stream_txn = txn;
+	data->chunk_open = false;
+}
+
+static void
+dsplug_stream_stop(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	DsplugData *data = ctx->output_plugin_private;
+
+	if (data->chunk_open)
+		batch_stream_stop(ctx);
+	data->stream_txn = NULL;
+	data->chunk_open = false;
+}
+
+/*
+ * A streamed transaction, or one of its subtransactions, aborted.  Only
+ * worth saying if some chunk of it was sent.
+ */
+static void
+dsplug_stream_abort(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+					XLogRecPtr abort_lsn)
+{
+	ReorderBufferTXN *top = dsplug_toptxn(txn);
+	DsplugTxn  *state = txn_state(ctx, top);
+
+	if (state->streamed)
+		batch_stream_abort(ctx, top->xid, txn->xid);
+	if (top == txn)
+	{
+		filter_stream_done(top->xid);
+		txn_done(top);
+	}
+}
+
+static void
+dsplug_stream_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+					 XLogRecPtr commit_lsn)
+{
+	bool		streamed = txn_state(ctx, txn)->streamed;
+
+	update_progress(ctx, !streamed);
+	filter_stream_done(txn->xid);
+	txn_done(txn);
+	if (streamed)
+		batch_stream_commit(ctx, txn, commit_lsn);
+}
+
+/*
+ * A streamed transaction was prepared: its PREPARE is sent even if no chunk
+ * was, for the same reason as BEGIN PREPARE.
+ */
+static void
+dsplug_stream_prepare(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+					  XLogRecPtr prepare_lsn)
+{
+	update_progress(ctx, false);
+	filter_stream_done(txn->xid);
+	txn_done(txn);
+	batch_prepare(ctx, txn, prepare_lsn);
 }
 
 static void
@@ -225,7 +383,8 @@ dsplug_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		}
 		ensure_begun(ctx, txn);
 		ensure_described(ctx, entry);
-		batch_add_change(ctx, entry, kind, old_slot, new_slot);
+		batch_add_change(ctx, entry, kind, old_slot, new_slot,
+						 record_xid(ctx, change->txn));
 	}
 
 	ExecClearTuple(entry->old_slot);
@@ -278,6 +437,7 @@ dsplug_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		truncate.restart_identity = change->data.truncate.restart_seqs;
 		record.kind_case = DSPLUG__RECORD__KIND_TRUNCATE;
 		record.truncate = &truncate;
+		record.xid = record_xid(ctx, change->txn);
 		batch_add(ctx, &record);
 	}
 	MemoryContextSwitchTo(oldcxt);
@@ -309,6 +469,7 @@ dsplug_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	if (transactional)
 	{
 		ensure_begun(ctx, txn);
+		record.xid = record_xid(ctx, txn);
 		batch_add(ctx, &record);
 	}
 	else
@@ -322,28 +483,99 @@ dsplug_origin_filter(LogicalDecodingContext *ctx, RepOriginId origin_id)
 	return false;
 }
 
-/* Open the transaction's batches if this is its first published change. */
+/*
+ * Our state of a top-level transaction, created on first use: at BEGIN, or
+ * at the first chunk of a transaction that is streamed instead.
+ */
+static DsplugTxn *
+txn_state(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	if (txn->output_plugin_private == NULL)
+		txn->output_plugin_private =
+			MemoryContextAllocZero(ctx->context, sizeof(DsplugTxn));
+	return txn->output_plugin_private;
+}
+
+static void
+txn_done(ReorderBufferTXN *txn)
+{
+	if (txn->output_plugin_private != NULL)
+	{
+		pfree(txn->output_plugin_private);
+		txn->output_plugin_private = NULL;
+	}
+}
+
+/*
+ * The xid a data record carries: its (sub)transaction while streaming, so
+ * that an aborted subtransaction's records can be dropped; none otherwise.
+ */
+static TransactionId
+record_xid(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	DsplugData *data = ctx->output_plugin_private;
+
+	return data->stream_txn != NULL ? txn->xid : InvalidTransactionId;
+}
+
+/*
+ * Open the transaction's batches, or the streamed transaction's chunk, if
+ * this is its first published record.
+ */
 static void
 ensure_begun(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 {
-	DsplugTxn  *txndata = txn->output_plugin_private;
+	DsplugData *data = ctx->output_plugin_private;
+	DsplugTxn  *state;
 
-	if (txndata->begun)
+	if (data->stream_txn != NULL)
+	{
+		if (data->chunk_open)
+			return;
+		state = txn_state(ctx, data->stream_txn);
+		batch_stream_start(ctx, data->stream_txn->xid, !state->streamed);
+		state->streamed = true;
+		data->chunk_open = true;
 		return;
-	batch_begin(ctx, txn);
-	txndata->begun = true;
+	}
+
+	state = txn_state(ctx, txn);
+	if (state->begun)
+		return;
+	batch_begin(ctx, txn, NULL);
+	state->begun = true;
 }
 
-/* Send the relation's description if this session has not seen it yet. */
+/*
+ * Send the relation's description if the reader may not have it: once per
+ * session and invalidation, and once per streamed transaction, since a
+ * reader may drop a streamed transaction with everything it carried.
+ */
 static void
 ensure_described(LogicalDecodingContext *ctx, DsplugRelation *entry)
 {
+	DsplugData *data = ctx->output_plugin_private;
 	Dsplug__Record record = DSPLUG__RECORD__INIT;
+
+	record.kind_case = DSPLUG__RECORD__KIND_RELATION;
+	record.relation = &entry->description;
+
+	if (data->stream_txn != NULL)
+	{
+		TransactionId xid = data->stream_txn->xid;
+		MemoryContext oldcxt;
+
+		if (list_member_int(entry->stream_described, (int) xid))
+			return;
+		batch_add(ctx, &record);
+		oldcxt = MemoryContextSwitchTo(entry->mcxt);
+		entry->stream_described = lappend_int(entry->stream_described, (int) xid);
+		MemoryContextSwitchTo(oldcxt);
+		return;
+	}
 
 	if (entry->described)
 		return;
-	record.kind_case = DSPLUG__RECORD__KIND_RELATION;
-	record.relation = &entry->description;
 	batch_add(ctx, &record);
 	entry->described = true;
 }

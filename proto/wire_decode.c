@@ -107,10 +107,19 @@ struct WireDecoder
 
 	/* the open transaction, from its first batch's Begin */
 	bool		in_txn;
+	bool		prepared;		/* its Begin has a gid: ends with a prepare */
 	uint32_t	xid;
 	uint64_t	commit_lsn;
 	int64_t		commit_time;
 	uint32_t	next_position;	/* data records seen so far in it */
+
+	/* the open chunk of a streamed transaction (its xid in xid) */
+	bool		in_chunk;
+
+	/* streamed transactions with chunks in this session, not yet ended */
+	uint32_t   *streamed;
+	size_t		nstreamed;
+	size_t		streamed_cap;
 
 	/* latest description of each relation: open addressing by oid */
 	RelationSlot *slots;
@@ -199,6 +208,10 @@ static bool nesting_ok(const ProtobufCMessageDescriptor *desc,
 					   const uint8_t *data, size_t len, int depth);
 
 static bool validate_batch(WireDecoder *dec, const Dsplug__Batch *b);
+static bool validate_control(WireDecoder *dec, const Dsplug__Batch *b);
+static bool streamed_member(const WireDecoder *dec, uint32_t xid);
+static bool streamed_add(WireDecoder *dec, uint32_t xid);
+static void streamed_remove(WireDecoder *dec, uint32_t xid);
 static bool validate_record(WireDecoder *dec, size_t i,
 							const Dsplug__Record *rec, WireItem *item);
 static bool validate_relation(WireDecoder *dec, size_t i,
@@ -260,6 +273,7 @@ wire_decoder_destroy(WireDecoder *dec)
 	wire_free(dec, dec->slots);
 	wire_free(dec, dec->retired);
 	wire_free(dec, dec->items);
+	wire_free(dec, dec->streamed);
 	wire_free(dec, dec->buf);
 	wire_free(dec, dec);
 }
@@ -544,6 +558,9 @@ forget_session(WireDecoder *dec)
 	}
 	dec->nrelations = 0;
 	dec->in_txn = false;
+	dec->prepared = false;
+	dec->in_chunk = false;
+	dec->nstreamed = 0;
 	dec->next_position = 0;
 }
 
@@ -795,16 +812,44 @@ validate_batch(WireDecoder *dec, const Dsplug__Batch *b)
 {
 	bool		lone = false;
 	WireBatch  *res = &dec->result;
+	int			controls = (b->stream_commit != NULL) + (b->stream_abort != NULL) +
+		(b->commit_prepared != NULL) + (b->rollback_prepared != NULL);
 
-	if (b->begin != NULL)
+	if (b->stream_start != NULL)
 	{
-		if (dec->in_txn)
-			return fail(dec, "begin of transaction %u while transaction %u is still open",
-						b->begin->xid, dec->xid);
+		if (dec->in_txn || dec->in_chunk)
+			return fail(dec, "stream_start of transaction %u while %s %u is open",
+						b->stream_start->xid,
+						dec->in_txn ? "transaction" : "a chunk of transaction",
+						dec->xid);
+		if (b->begin != NULL || b->commit != NULL || b->prepare != NULL ||
+			controls != 0 || b->first_position != 0)
+			return fail(dec, "stream_start batch of transaction %u also carries a begin, an end or first_position",
+						b->stream_start->xid);
+		if (b->stream_start->xid == 0)
+			return fail(dec, "stream_start without an xid");
+		if (b->stream_start->first == streamed_member(dec, b->stream_start->xid))
+			return fail(dec, b->stream_start->first ?
+						"first chunk of transaction %u, which already has chunks" :
+						"later chunk of transaction %u, which has no first chunk",
+						b->stream_start->xid);
+		if (b->stream_start->first && !streamed_add(dec, b->stream_start->xid))
+			return fail(dec, "out of memory");
+		dec->in_chunk = true;
+		dec->xid = b->stream_start->xid;
+	}
+	else if (b->begin != NULL)
+	{
+		if (dec->in_txn || dec->in_chunk)
+			return fail(dec, "begin of transaction %u while %s %u is still open",
+						b->begin->xid,
+						dec->in_txn ? "transaction" : "a chunk of transaction",
+						dec->xid);
 		if (b->first_position != 0)
 			return fail(dec, "first batch of transaction %u has first_position %u, not 0",
 						b->begin->xid, b->first_position);
 		dec->in_txn = true;
+		dec->prepared = (b->begin->gid != NULL && b->begin->gid[0] != '\0');
 		dec->xid = b->begin->xid;
 		dec->commit_lsn = b->begin->commit_lsn;
 		dec->commit_time = b->begin->commit_time;
@@ -816,8 +861,25 @@ validate_batch(WireDecoder *dec, const Dsplug__Batch *b)
 			return fail(dec, "batch of transaction %u has first_position %u, but %u changes came before it",
 						dec->xid, b->first_position, dec->next_position);
 	}
+	else if (dec->in_chunk)
+	{
+		if (b->first_position != 0)
+			return fail(dec, "chunk of streamed transaction %u has first_position %u",
+						dec->xid, b->first_position);
+	}
 	else if (b->commit != NULL)
 		return fail(dec, "commit without begin while no transaction is open");
+	else if (b->stream_stop)
+		return fail(dec, "stream_stop while no chunk of a streamed transaction is open");
+	else if (controls + (b->prepare != NULL) > 0)
+	{
+		if (controls + (b->prepare != NULL) != 1 || b->n_records != 0 ||
+			b->first_position != 0)
+			return fail(dec, "a streamed or prepared transaction's end must travel alone in its batch");
+		if (!validate_control(dec, b))
+			return false;
+		lone = true;
+	}
 	else
 	{
 		if (b->n_records != 1)
@@ -832,6 +894,29 @@ validate_batch(WireDecoder *dec, const Dsplug__Batch *b)
 			return fail(dec, "non-transactional message has first_position %u, not 0",
 						b->first_position);
 		lone = true;
+	}
+
+	/* what may close the open unit */
+	if (!lone)
+	{
+		if (controls != 0)
+			return fail(dec, "a streamed or prepared transaction's end inside %s %u",
+						dec->in_chunk ? "a chunk of transaction" : "transaction",
+						dec->xid);
+		if (dec->in_chunk && (b->commit != NULL || b->prepare != NULL))
+			return fail(dec, "commit or prepare inside a chunk of streamed transaction %u",
+						dec->xid);
+		if (dec->in_txn && b->stream_stop)
+			return fail(dec, "stream_stop inside transaction %u", dec->xid);
+		if (dec->in_txn && dec->prepared && b->commit != NULL)
+			return fail(dec, "prepared transaction %u ends with a commit, not a prepare",
+						dec->xid);
+		if (dec->in_txn && !dec->prepared && b->prepare != NULL)
+			return fail(dec, "transaction %u without a gid ends with a prepare",
+						dec->xid);
+		if (b->commit != NULL && b->prepare != NULL)
+			return fail(dec, "batch of transaction %u has both a commit and a prepare",
+						dec->xid);
 	}
 
 	if (b->n_records > dec->items_cap)
@@ -856,20 +941,114 @@ validate_batch(WireDecoder *dec, const Dsplug__Batch *b)
 	res->batch = b;
 	res->items = dec->items;
 	res->nitems = b->n_records;
-	res->in_transaction = !lone;
-	if (!lone)
+	res->in_transaction = dec->in_txn;
+	res->in_stream_chunk = dec->in_chunk;
+	res->stream_xid = dec->in_chunk ? dec->xid : 0;
+	res->prepared = dec->in_txn && dec->prepared;
+	if (dec->in_txn)
 	{
 		res->xid = dec->xid;
 		res->commit_lsn = dec->commit_lsn;
 		res->commit_time = dec->commit_time;
 	}
-	res->ends_transaction = (b->commit != NULL);
-	if (b->commit != NULL)
+	res->ends_transaction = (b->commit != NULL || b->prepare != NULL);
+	if (b->commit != NULL || (b->prepare != NULL && dec->in_txn))
 	{
 		dec->in_txn = false;
+		dec->prepared = false;
 		dec->next_position = 0;
 	}
+	if (b->stream_stop)
+		dec->in_chunk = false;
 	return true;
+}
+
+/*
+ * A lone end of a streamed or prepared transaction.  Streamed transactions
+ * must have had a chunk in this session; a prepared transaction may have
+ * been prepared in an earlier session, so COMMIT PREPARED and ROLLBACK
+ * PREPARED are taken as they come.
+ */
+static bool
+validate_control(WireDecoder *dec, const Dsplug__Batch *b)
+{
+	if (b->stream_commit != NULL)
+	{
+		if (!streamed_member(dec, b->stream_commit->xid))
+			return fail(dec, "stream_commit of transaction %u, which has no chunk in this session",
+						b->stream_commit->xid);
+		streamed_remove(dec, b->stream_commit->xid);
+	}
+	else if (b->stream_abort != NULL)
+	{
+		if (!streamed_member(dec, b->stream_abort->xid))
+			return fail(dec, "stream_abort of transaction %u, which has no chunk in this session",
+						b->stream_abort->xid);
+		if (b->stream_abort->subxid == b->stream_abort->xid)
+			streamed_remove(dec, b->stream_abort->xid);
+	}
+	else if (b->prepare != NULL)
+	{
+		/* the prepare of a streamed transaction: it may have had no chunk */
+		if (b->prepare->gid == NULL || b->prepare->gid[0] == '\0')
+			return fail(dec, "prepare of transaction %u without a gid",
+						b->prepare->xid);
+		streamed_remove(dec, b->prepare->xid);
+	}
+	else if (b->commit_prepared != NULL)
+	{
+		if (b->commit_prepared->gid == NULL || b->commit_prepared->gid[0] == '\0')
+			return fail(dec, "commit_prepared of transaction %u without a gid",
+						b->commit_prepared->xid);
+	}
+	else if (b->rollback_prepared->gid == NULL ||
+			 b->rollback_prepared->gid[0] == '\0')
+		return fail(dec, "rollback_prepared of transaction %u without a gid",
+					b->rollback_prepared->xid);
+	return true;
+}
+
+/* The streamed transactions with chunks in this session (a small set). */
+static bool
+streamed_member(const WireDecoder *dec, uint32_t xid)
+{
+	for (size_t i = 0; i < dec->nstreamed; i++)
+		if (dec->streamed[i] == xid)
+			return true;
+	return false;
+}
+
+static bool
+streamed_add(WireDecoder *dec, uint32_t xid)
+{
+	if (dec->nstreamed == dec->streamed_cap)
+	{
+		size_t		cap = dec->streamed_cap ? dec->streamed_cap * 2 : 8;
+		uint32_t   *n = wire_alloc(dec, cap * sizeof(uint32_t));
+
+		if (n == NULL)
+			return false;
+		if (dec->nstreamed > 0)
+			memcpy(n, dec->streamed, dec->nstreamed * sizeof(uint32_t));
+		wire_free(dec, dec->streamed);
+		dec->streamed = n;
+		dec->streamed_cap = cap;
+	}
+	dec->streamed[dec->nstreamed++] = xid;
+	return true;
+}
+
+static void
+streamed_remove(WireDecoder *dec, uint32_t xid)
+{
+	for (size_t i = 0; i < dec->nstreamed; i++)
+	{
+		if (dec->streamed[i] == xid)
+		{
+			dec->streamed[i] = dec->streamed[--dec->nstreamed];
+			return;
+		}
+	}
 }
 
 /* Check one record and fill its item; data records take a position. */
@@ -909,7 +1088,7 @@ validate_record(WireDecoder *dec, size_t i, const Dsplug__Record *rec,
 			break;
 		case DSPLUG__RECORD__KIND_MESSAGE:
 			/* outside transactions, validate_batch checked the message */
-			if (dec->in_txn && !rec->message->transactional)
+			if ((dec->in_txn || dec->in_chunk) && !rec->message->transactional)
 				return fail_record(dec, i, rec,
 								   "non-transactional message inside transaction %u",
 								   dec->xid);
@@ -929,6 +1108,24 @@ validate_record(WireDecoder *dec, size_t i, const Dsplug__Record *rec,
 			return false;
 		item->relation = slot->rel;
 	}
+
+	/*
+	 * In a chunk of a streamed transaction, data records say which
+	 * subtransaction they belong to and take no position (a reader numbers
+	 * them at commit, once aborted subtransactions are gone); elsewhere they
+	 * carry no xid.
+	 */
+	if (dec->in_chunk)
+	{
+		if (rec->kind_case != DSPLUG__RECORD__KIND_RELATION && rec->xid == 0)
+			return fail_record(dec, i, rec,
+							   "record in a chunk of streamed transaction %u has no xid",
+							   dec->xid);
+		item->position = 0;
+		return true;
+	}
+	if (rec->xid != 0)
+		return fail_record(dec, i, rec, "record outside a streamed chunk has an xid");
 
 	/* the lone message of a batch outside transactions is position 0 */
 	if (dec->in_txn)

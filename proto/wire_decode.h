@@ -77,7 +77,18 @@ typedef struct WireBatch
 	uint32_t	xid;
 	uint64_t	commit_lsn;
 	int64_t		commit_time;	/* microseconds since 2000-01-01 00:00:00 UTC */
-	bool		ends_transaction;	/* batch->commit is set */
+	bool		ends_transaction;	/* batch->commit or ->prepare closes it */
+	bool		prepared;		/* the transaction has a gid (two-phase) */
+
+	/*
+	 * A chunk of a streamed transaction: its records carry their
+	 * subtransaction's xid and no position (WireItem.position is 0); the
+	 * chunk ends with batch->stream_stop.  Lone batches carrying a
+	 * stream_commit, stream_abort, prepare, commit_prepared or
+	 * rollback_prepared have neither in_transaction nor in_stream_chunk.
+	 */
+	bool		in_stream_chunk;
+	uint32_t	stream_xid;
 	size_t		payload_size;	/* decompressed size of the batch */
 } WireBatch;
 

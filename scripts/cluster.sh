@@ -53,6 +53,7 @@ start)
 		echo "output_plugin_libraries = 'pgoutput, test_decoding, dsplug, wal2json, decoderbufs'"
 		echo "fsync = off"
 		echo "max_wal_size = 4GB"
+		echo "max_prepared_transactions = 16"
 		echo "wal_sender_timeout = 60s"
 		echo "log_min_messages = warning"
 		echo "log_line_prefix = '%m [%p] %q%a '"
