@@ -296,12 +296,14 @@ apply_relation(Applier *a, const Dsplug__Relation *rel)
 		return false;
 
 	/*
-	 * A relation new to the target in the middle of the stream: copy its
-	 * rows, unless the transaction is being skipped (the target saw the
-	 * relation then; if it has no table now, the table was created and
-	 * rolled back, and the resend that follows will copy it).
+	 * A relation new to the target in the middle of the stream, or with
+	 * columns new to it (whose values in existing rows only the source
+	 * knows: ADD COLUMN ... DEFAULT fills them without writing WAL): copy
+	 * its rows, unless the transaction is being skipped (the target saw
+	 * this description then).
 	 */
-	if (info.created && a->copy_hook != NULL && !a->skipping)
+	if ((info.created || info.columns_added) && a->copy_hook != NULL &&
+		!a->skipping)
 	{
 		if (!a->copy_hook(a->copy_arg, rel, &info.copied_lsn) ||
 			!a->sink->ops->set_copied(a->sink, rel, info.copied_lsn))

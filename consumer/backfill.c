@@ -128,13 +128,13 @@ typedef struct OwnedRelation
 } OwnedRelation;
 
 static bool begin_snapshot(PGconn *conn, const char *snapshot);
-static bool list_tables(PGconn *conn, const ConsumerOptions *opts,
-						PGresult **tables);
-static bool describe_table(PGconn *conn, const char *oid, const char *schema,
-						   const char *name, const char *replident,
+static bool published_tables(PGconn *conn, const ConsumerOptions *opts,
+							 const char *oid, PGresult **tables);
+static bool describe_table(PGconn *conn, PGresult *tables, int row,
 						   OwnedRelation *out);
 static void free_description(OwnedRelation *r);
 static bool copy_table(PGconn *conn, Sink *sink, const Dsplug__Relation *rel,
+					   bool partitioned, const char *rowfilter,
 					   uint64_t *position, void (*tick) (void *),
 					   void *tick_arg);
 static bool copy_rows(PGconn *conn, Sink *sink, TableCopy *tc,
@@ -196,7 +196,8 @@ backfill_run(const ConsumerOptions *opts, Sink *sink, const char *snapshot,
 		fail_conn(conn, "configure the backfill connection");
 		goto done;
 	}
-	if (!begin_snapshot(conn, snapshot) || !list_tables(conn, opts, &tables))
+	if (!begin_snapshot(conn, snapshot) ||
+		!published_tables(conn, opts, NULL, &tables))
 		goto done;
 	if (!sink->ops->begin(sink))
 		goto done;
@@ -208,13 +209,13 @@ backfill_run(const ConsumerOptions *opts, Sink *sink, const char *snapshot,
 		const Dsplug__Relation *rel = &owned.rel;
 		bool		copied;
 
-		if (!describe_table(conn, PQgetvalue(tables, i, 0),
-							PQgetvalue(tables, i, 1), PQgetvalue(tables, i, 2),
-							PQgetvalue(tables, i, 3), &owned))
+		if (!describe_table(conn, tables, i, &owned))
 			goto abort;
 		copied = sink->ops->relation(sink, rel, &info) &&
 			sink->ops->truncate(sink, &rel, 1, false, false, 0, position) &&
-			copy_table(conn, sink, rel, &position, NULL, NULL);
+			copy_table(conn, sink, rel, PQgetvalue(tables, i, 4)[0] == 'p',
+					   PQgetisnull(tables, i, 5) ? NULL : PQgetvalue(tables, i, 5),
+					   &position, NULL, NULL);
 		free_description(&owned);
 		if (!copied)
 			goto abort;
@@ -260,14 +261,13 @@ backfill_temporary_slot(const ConsumerOptions *opts, Sink *sink, uint64_t *lsn)
 
 	if (repl == NULL)
 		return false;
-	snprintf(name, sizeof(name), "dsplug_backfill_%d", (int) getpid());
-	if (!create_snapshot_slot(repl, name, true, &snapshot, lsn))
-		goto done;
-
 	/*
-	 * The slot must not have moved past the snapshot: only a consumer
-	 * streaming from it could do that, and then its changes before the
-	 * snapshot would be lost to this target.
+	 * The slot must not move past the snapshot: only a consumer streaming
+	 * from it could move it, and then its changes from before the snapshot
+	 * would be lost to this target.  Checked before the temporary slot
+	 * exists (its snapshot lasts only until this connection's next
+	 * command): the slot's position is then at or before the current WAL
+	 * position, which is at or before the snapshot's consistent point.
 	 */
 	lit = PQescapeLiteral(repl, opts->slot, strlen(opts->slot));
 	if (lit == NULL)
@@ -276,38 +276,30 @@ backfill_temporary_slot(const ConsumerOptions *opts, Sink *sink, uint64_t *lsn)
 		goto done;
 	}
 	snprintf(sql, sizeof(sql),
-			 "SELECT confirmed_flush_lsn, active_pid FROM pg_catalog.pg_replication_slots WHERE slot_name = %s",
+			 "SELECT active_pid FROM pg_catalog.pg_replication_slots WHERE slot_name = %s",
 			 lit);
 	PQfreemem(lit);
 	res = PQexec(repl, sql);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 	{
 		error_set(EXIT_SERVER, "could not check replication slot \"%s\": %s",
-				  opts->slot, PQntuples(res) == 0 ? "it does not exist" :
-				  PQresultErrorMessage(res));
+				  opts->slot, PQresultStatus(res) == PGRES_TUPLES_OK ?
+				  "it does not exist" : PQresultErrorMessage(res));
 		PQclear(res);
 		goto done;
 	}
-	if (!PQgetisnull(res, 0, 1))
+	if (!PQgetisnull(res, 0, 0))
 	{
 		error_set(EXIT_RUNTIME, "could not backfill from replication slot \"%s\": it is in use by process %s",
-				  opts->slot, PQgetvalue(res, 0, 1));
+				  opts->slot, PQgetvalue(res, 0, 0));
 		PQclear(res);
 		goto done;
 	}
-	{
-		uint64_t	confirmed;
-
-		if (!PQgetisnull(res, 0, 0) &&
-			parse_lsn(PQgetvalue(res, 0, 0), &confirmed) && confirmed > *lsn)
-		{
-			error_set(EXIT_SERVER, "could not backfill from replication slot \"%s\": its confirmed position %X/%X is past the copy's snapshot at %X/%X",
-					  opts->slot, LSN_FORMAT_ARGS(confirmed), LSN_FORMAT_ARGS(*lsn));
-			PQclear(res);
-			goto done;
-		}
-	}
 	PQclear(res);
+
+	snprintf(name, sizeof(name), "dsplug_backfill_%d", (int) getpid());
+	if (!create_snapshot_slot(repl, name, true, &snapshot, lsn))
+		goto done;
 
 	ok = backfill_run(opts, sink, snapshot, *lsn);
 
@@ -330,13 +322,16 @@ backfill_relation(const ConsumerOptions *opts, Sink *sink,
 	bool		retryable;
 	PGconn	   *repl = connect_server(opts, true, &retryable);
 	PGconn	   *conn = NULL;
+	PGresult   *tables = NULL;
 	char	   *snapshot = NULL;
 	char		name[64];
+	char		oid[16];
 	uint64_t	position = 0;
 	bool		ok = false;
 
 	if (repl == NULL)
 		return false;
+	snprintf(oid, sizeof(oid), "%u", rel->oid);
 	snprintf(name, sizeof(name), "dsplug_backfill_%d", (int) getpid());
 	if (!create_snapshot_slot(repl, name, true, &snapshot, copied_lsn))
 		goto done;
@@ -348,15 +343,27 @@ backfill_relation(const ConsumerOptions *opts, Sink *sink,
 		fail_conn(conn, "configure the backfill connection");
 		goto done;
 	}
-	ok = begin_snapshot(conn, snapshot) &&
-		sink->ops->truncate(sink, &rel, 1, false, false, 0, 0) &&
-		copy_table(conn, sink, rel, &position, tick, tick_arg);
+	if (!begin_snapshot(conn, snapshot) ||
+		!published_tables(conn, opts, oid, &tables) ||
+		!sink->ops->truncate(sink, &rel, 1, false, false, 0, 0))
+		goto done;
+
+	/*
+	 * The columns copied are the ones the stream describes; rows, those the
+	 * publications' row filters pass.  A relation no longer published at
+	 * the snapshot has nothing to copy.
+	 */
+	ok = PQntuples(tables) == 0 ||
+		copy_table(conn, sink, rel, PQgetvalue(tables, 0, 4)[0] == 'p',
+				   PQgetisnull(tables, 0, 5) ? NULL : PQgetvalue(tables, 0, 5),
+				   &position, tick, tick_arg);
 	if (ok)
 		log_info("copied table \"%s\".\"%s\": %llu rows, consistent at %X/%X",
 				 rel->schema, rel->name, (unsigned long long) position,
 				 LSN_FORMAT_ARGS(*copied_lsn));
 
 done:
+	PQclear(tables);
 	free(snapshot);
 	PQfinish(conn);
 	PQfinish(repl);
@@ -391,14 +398,19 @@ begin_snapshot(PGconn *conn, const char *snapshot)
 }
 
 /*
- * The tables the publications publish: oid, schema, name, replica
- * identity.  Leaf partitions, as the plugin publishes their changes.
+ * What the publications publish, as the plugin publishes it: one row per
+ * relation (leaf partitions, or the root with publish_via_partition_root),
+ * with oid, schema, name, replica identity, relkind, the row filters OR-ed
+ * (NULL: every row) and the column list as an int2[] literal (NULL: every
+ * column).  A relation without a filter in one publication has none, as
+ * in pgoutput.  With oid, only that relation.
  */
 static bool
-list_tables(PGconn *conn, const ConsumerOptions *opts, PGresult **tables)
+published_tables(PGconn *conn, const ConsumerOptions *opts, const char *oid,
+				 PGresult **tables)
 {
 	char	   *pubs = publications_array(opts->publications);
-	const char *params[1] = {pubs};
+	const char *params[2] = {pubs, oid};
 	PGresult   *res;
 
 	res = PQexecParams(conn,
@@ -420,13 +432,17 @@ list_tables(PGconn *conn, const ConsumerOptions *opts, PGresult **tables)
 	PQclear(res);
 
 	res = PQexecParams(conn,
-					   "SELECT DISTINCT c.oid, n.nspname, c.relname, c.relreplident "
-					   "FROM pg_catalog.pg_publication_tables pt "
-					   "JOIN pg_catalog.pg_namespace n ON n.nspname = pt.schemaname "
-					   "JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename "
-					   "WHERE pt.pubname = ANY ($1::text[]) "
-					   "ORDER BY 2, 3",
-					   1, NULL, params, NULL, NULL, 0);
+					   "SELECT c.oid, n.nspname, c.relname, c.relreplident, c.relkind, "
+					   "CASE WHEN pg_catalog.bool_or(g.qual IS NULL) THEN NULL "
+					   "ELSE pg_catalog.string_agg('(' || pg_catalog.pg_get_expr(g.qual, g.relid) || ')', ' OR ') END, "
+					   "(pg_catalog.array_agg(g.attrs::pg_catalog.int2[]::text) FILTER (WHERE g.attrs IS NOT NULL))[1] "
+					   "FROM unnest($1::text[]) p, "
+					   "LATERAL pg_catalog.pg_get_publication_tables(p) g "
+					   "JOIN pg_catalog.pg_class c ON c.oid = g.relid "
+					   "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+					   "WHERE $2::oid IS NULL OR c.oid = $2::oid "
+					   "GROUP BY 1, 2, 3, 4, 5 ORDER BY 2, 3",
+					   2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
 		error_set(EXIT_RUNTIME, "could not list the published tables: %s",
@@ -445,14 +461,19 @@ error:
 
 /*
  * A relation description from the catalog, as the plugin would send it
- * (plugin/encode.c): columns not dropped and not generated, each with the
- * kind WIRE.md assigns its type, the replica identity and primary key.
+ * (plugin/encode.c): columns not dropped, not generated, and in the column
+ * list if there is one (row `row` of published_tables), each with the kind
+ * WIRE.md assigns its type, the replica identity and primary key.
  */
 static bool
-describe_table(PGconn *conn, const char *oid, const char *schema,
-			   const char *name, const char *replident, OwnedRelation *out)
+describe_table(PGconn *conn, PGresult *tables, int row, OwnedRelation *out)
 {
-	const char *params[1] = {oid};
+	const char *oid = PQgetvalue(tables, row, 0);
+	const char *schema = PQgetvalue(tables, row, 1);
+	const char *name = PQgetvalue(tables, row, 2);
+	const char *replident = PQgetvalue(tables, row, 3);
+	const char *params[2] = {oid, PQgetisnull(tables, row, 6) ? NULL :
+	PQgetvalue(tables, row, 6)};
 	PGresult   *res;
 	int			n;
 
@@ -470,8 +491,10 @@ describe_table(PGconn *conn, const char *oid, const char *schema,
 					   "JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
 					   "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
 					   "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped "
-					   "AND a.attgenerated = '' ORDER BY a.attnum",
-					   1, NULL, params, NULL, NULL, 0);
+					   "AND a.attgenerated = '' "
+					   "AND ($2::int2[] IS NULL OR a.attnum = ANY ($2::int2[])) "
+					   "ORDER BY a.attnum",
+					   2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
 		error_set(EXIT_RUNTIME, "could not describe table \"%s\".\"%s\": %s",
@@ -552,12 +575,16 @@ free_description(OwnedRelation *r)
 }
 
 /*
- * COPY one relation's rows (the columns rel describes) and insert them
- * through the sink.  *position numbers backfilled rows across tables.
+ * COPY one relation's rows (the columns rel describes, the rows rowfilter
+ * passes) and insert them through the sink.  A partitioned table (published
+ * via its root) is read with its partitions, any other without its
+ * inheritance children, which are published on their own.  *position
+ * numbers backfilled rows across tables.
  */
 static bool
 copy_table(PGconn *conn, Sink *sink, const Dsplug__Relation *rel,
-		   uint64_t *position, void (*tick) (void *), void *tick_arg)
+		   bool partitioned, const char *rowfilter, uint64_t *position,
+		   void (*tick) (void *), void *tick_arg)
 {
 	WireText	sqlbuf;
 	TableCopy	tc;
@@ -628,7 +655,7 @@ copy_table(PGconn *conn, Sink *sink, const Dsplug__Relation *rel,
 		tc.array_text[c] = field++;
 	}
 	tc.nfields = field;
-	sqlbuf_add(&sqlbuf, " FROM ONLY ");
+	sqlbuf_add(&sqlbuf, partitioned ? " FROM " : " FROM ONLY ");
 	ident = PQescapeIdentifier(conn, rel->schema, strlen(rel->schema));
 	if (ident != NULL)
 	{
@@ -641,6 +668,11 @@ copy_table(PGconn *conn, Sink *sink, const Dsplug__Relation *rel,
 	{
 		sqlbuf_add(&sqlbuf, ident);
 		PQfreemem(ident);
+	}
+	if (rowfilter != NULL)
+	{
+		sqlbuf_add(&sqlbuf, " WHERE ");
+		sqlbuf_add(&sqlbuf, rowfilter);
 	}
 	sqlbuf_add(&sqlbuf, ") TO STDOUT (FORMAT binary)");
 

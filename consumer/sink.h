@@ -81,6 +81,13 @@ typedef struct SinkRelationInfo
 	bool		created;
 
 	/*
+	 * The description has columns that are new to the relation (ADD
+	 * COLUMN): the sink added them with NULL in the rows it holds, which
+	 * the source may have filled with a default.
+	 */
+	bool		columns_added;
+
+	/*
 	 * The relation's rows were copied (backfill.c) under a snapshot that
 	 * holds every transaction ending at or before copied_lsn: changes of
 	 * the relation from those transactions are already in the copy.

@@ -71,132 +71,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
-#include "consumer.h"
-#include "sink.h"
-#include "wire_text.h"
-
-/* What a prepared statement does; statements are cached by op and shape. */
-typedef enum StmtOp
-{
-	OP_UPSERT,					/* insert, or update the row with the key */
-	OP_INSERT,					/* append (tables without a key) */
-	OP_MOVE,					/* update the row found by the old key */
-	OP_DELETE,					/* delete the row with the key */
-	OP_UPDATE_MATCH,			/* update one row equal to the old row */
-	OP_DELETE_MATCH				/* delete one row equal to the old row */
-} StmtOp;
-
-/*
- * A prepared statement for one op and shape.  write[] says which columns
- * the statement writes (all but unchanged TOAST), match[] which columns of
- * the old row it compares (OP_*_MATCH: those with a value or NULL).
- */
-typedef struct Stmt
-{
-	struct Stmt *next;
-	StmtOp		op;
-	uint8_t    *write;			/* ncols flags, or NULL: none */
-	uint8_t    *match;			/* ncols flags, or NULL: none */
-	sqlite3_stmt *stmt;
-} Stmt;
-
-/* A column of the latest description. */
-typedef struct TableColumn
-{
-	char	   *name;
-	Dsplug__Kind kind;
-	bool		key;			/* part of the table's key (see header) */
-	bool		primary_key;	/* Column.primary_key, to compare descriptions */
-	bool		identity;		/* Column.key, to compare descriptions */
-} TableColumn;
-
-/*
- * A source relation as this sink maps it, from its latest description.
- * Rebuilt whenever a description differs from the one it was built from.
- */
-typedef struct Table
-{
-	uint32_t	oid;
-	char	   *schema;			/* source schema and name */
-	char	   *relname;
-	int			identity;		/* Dsplug__ReplicaIdentity */
-	char	   *name;			/* SQLite table name */
-	int			ncols;
-	TableColumn *cols;
-	int			nkeys;			/* 0: no key */
-	uint64_t	copied_lsn;
-	Stmt	   *stmts;
-	bool		warned;			/* the no-key warning was given */
-} Table;
-
-typedef struct SqliteSink
-{
-	sqlite3    *db;
-	char	   *path;
-	int			lock_fd;
-	char	   *slot;			/* slot recorded in _dsplug_state */
-	bool		in_txn;
-	uint64_t	committed_lsn;	/* end LSN in _dsplug_state, committed */
-
-	/* tables by oid: open addressing, a power of two slots */
-	Table	  **tables;
-	size_t		ntables;
-	size_t		nslots;
-	Table	   *last;			/* the last table looked up */
-
-	sqlite3_stmt *save_state;
-	sqlite3_stmt *load_relation;
-	sqlite3_stmt *save_relation;
-	sqlite3_stmt *save_copied;
-
-	WireText	sql;			/* statement text being built */
-	WireText	value;			/* a value's text being rendered */
-} SqliteSink;
-
+#include "sink_sqlite.h"
 static bool sqlite_open(Sink *sink, const char *location, const char *slot,
 						uint64_t *applied_lsn);
-static bool sqlite_relation(Sink *sink, const Dsplug__Relation *rel,
-							SinkRelationInfo *info);
 static bool sqlite_begin(Sink *sink);
 static bool sqlite_change(Sink *sink, const SinkChange *change);
 static bool sqlite_truncate(Sink *sink, const Dsplug__Relation *const *rels,
 							size_t nrels, bool cascade, bool restart_identity,
 							uint64_t commit_lsn, uint64_t position);
-static bool sqlite_set_copied(Sink *sink, const Dsplug__Relation *rel,
-							  uint64_t lsn);
 static bool sqlite_commit(Sink *sink, uint64_t end_lsn);
 static void sqlite_abort(Sink *sink);
 static uint64_t sqlite_flushed_lsn(Sink *sink);
 static void sqlite_close(Sink *sink);
 
-static bool exec_sql(SqliteSink *s, const char *sql, const char *what);
-static bool prepare(SqliteSink *s, const char *sql, sqlite3_stmt **stmt,
-					const char *what);
-static bool step_done(SqliteSink *s, sqlite3_stmt *stmt, const char *what);
-static bool fail_sqlite(SqliteSink *s, const char *what);
-
-static void sql_reset(SqliteSink *s);
-static void sql_add(SqliteSink *s, const char *text);
-static void sql_ident(SqliteSink *s, const char *ident);
 static void sql_param(SqliteSink *s, int n);
 static void text_put(WireText *text, const char *str, size_t len);
-static void text_add(WireText *text, const char *str);
-static void text_ident(WireText *text, const char *ident);
-
-static Table *table_lookup(SqliteSink *s, uint32_t oid);
-static void table_insert(SqliteSink *s, Table *t);
-static void table_remove(SqliteSink *s, uint32_t oid);
-static void table_free(Table *t);
-static void forget_tables(SqliteSink *s);
-static bool same_description(const Table *t, const Dsplug__Relation *rel);
-static Table *table_from_description(const Dsplug__Relation *rel);
-static bool table_exists(SqliteSink *s, const char *name, bool *exists);
-static bool create_table(SqliteSink *s, const Table *t);
-static bool alter_table(SqliteSink *s, const Table *t);
-static bool rebuild_table(SqliteSink *s, const Table *t);
-static const char *column_type(Dsplug__Kind kind);
 
 static Stmt *get_stmt(SqliteSink *s, Table *t, StmtOp op,
 					  const uint8_t *write, const uint8_t *match);
@@ -210,11 +99,11 @@ static bool run_change(SqliteSink *s, Table *t, StmtOp op,
 
 const SinkOps sink_sqlite_ops = {
 	.open = sqlite_open,
-	.relation = sqlite_relation,
+	.relation = lite_relation,
 	.begin = sqlite_begin,
 	.change = sqlite_change,
 	.truncate = sqlite_truncate,
-	.set_copied = sqlite_set_copied,
+	.set_copied = lite_set_copied,
 	.commit = sqlite_commit,
 	.abort = sqlite_abort,
 	.flushed_lsn = sqlite_flushed_lsn,
@@ -286,26 +175,20 @@ sqlite_open(Sink *sink, const char *location, const char *slot,
 	 * fails here.  16 MB of page cache keeps a huge transaction's memory
 	 * bounded (SQLite spills to the WAL file).
 	 */
-	if (!exec_sql(s, "PRAGMA journal_mode = WAL", "set the journal mode of") ||
-		!exec_sql(s, "PRAGMA synchronous = FULL", "set synchronous on") ||
-		!exec_sql(s, "PRAGMA cache_size = -16384", "set the cache size of") ||
-		!exec_sql(s, "CREATE TABLE IF NOT EXISTS _dsplug_state ("
+	if (!lite_exec(s, "PRAGMA journal_mode = WAL", "set the journal mode of") ||
+		!lite_exec(s, "PRAGMA synchronous = FULL", "set synchronous on") ||
+		!lite_exec(s, "PRAGMA cache_size = -16384", "set the cache size of") ||
+		!lite_exec(s, "CREATE TABLE IF NOT EXISTS _dsplug_state ("
 				  "id INTEGER PRIMARY KEY CHECK (id = 1), "
 				  "slot TEXT, "
 				  "lsn INTEGER NOT NULL, "
 				  "lsn_text TEXT NOT NULL, "
 				  "updated_at TEXT NOT NULL)",
 				  "create the state table in") ||
-		!exec_sql(s, "CREATE TABLE IF NOT EXISTS _dsplug_relations ("
-				  "oid INTEGER PRIMARY KEY, "
-				  "schema_name TEXT NOT NULL, "
-				  "relation_name TEXT NOT NULL, "
-				  "table_name TEXT NOT NULL, "
-				  "copied_lsn INTEGER NOT NULL DEFAULT 0)",
-				  "create the relation table in"))
+		!lite_prepare_schema(s))
 		goto error;
 
-	if (!prepare(s, "SELECT slot, lsn FROM _dsplug_state WHERE id = 1",
+	if (!lite_prepare(s, "SELECT slot, lsn FROM _dsplug_state WHERE id = 1",
 				 &stmt, "read the state of"))
 		goto error;
 	rc = sqlite3_step(stmt);
@@ -319,7 +202,7 @@ sqlite_open(Sink *sink, const char *location, const char *slot,
 	}
 	else if (rc != SQLITE_DONE)
 	{
-		fail_sqlite(s, "read the state of");
+		lite_fail(s, "read the state of");
 		goto error;
 	}
 	sqlite3_finalize(stmt);
@@ -334,20 +217,11 @@ sqlite_open(Sink *sink, const char *location, const char *slot,
 	if (slot != NULL && s->slot == NULL)
 		s->slot = xstrdup(slot);
 
-	if (!prepare(s, "INSERT INTO _dsplug_state (id, slot, lsn, lsn_text, updated_at) "
+	if (!lite_prepare(s, "INSERT INTO _dsplug_state (id, slot, lsn, lsn_text, updated_at) "
 				 "VALUES (1, ?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) "
 				 "ON CONFLICT (id) DO UPDATE SET slot = excluded.slot, lsn = excluded.lsn, "
 				 "lsn_text = excluded.lsn_text, updated_at = excluded.updated_at",
-				 &s->save_state, "prepare the state update of") ||
-		!prepare(s, "SELECT table_name, copied_lsn FROM _dsplug_relations WHERE oid = ?1",
-				 &s->load_relation, "prepare the relation lookup of") ||
-		!prepare(s, "INSERT INTO _dsplug_relations (oid, schema_name, relation_name, table_name) "
-				 "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (oid) DO UPDATE SET "
-				 "schema_name = excluded.schema_name, relation_name = excluded.relation_name, "
-				 "table_name = excluded.table_name",
-				 &s->save_relation, "prepare the relation update of") ||
-		!prepare(s, "UPDATE _dsplug_relations SET copied_lsn = ?2 WHERE oid = ?1",
-				 &s->save_copied, "prepare the copy update of"))
+				 &s->save_state, "prepare the state update of"))
 		goto error;
 
 	*applied_lsn = s->committed_lsn;
@@ -372,9 +246,8 @@ sqlite_close(Sink *sink)
 	forget_tables(s);
 	free(s->tables);
 	sqlite3_finalize(s->save_state);
-	sqlite3_finalize(s->load_relation);
-	sqlite3_finalize(s->save_relation);
-	sqlite3_finalize(s->save_copied);
+	for (int i = 0; i < SCHEMA_STMTS; i++)
+		sqlite3_finalize(s->schema_stmts[i]);
 	if (s->db != NULL)
 		sqlite3_close(s->db);
 	/* after sqlite3_close: the lock must outlive every write */
@@ -393,7 +266,7 @@ sqlite_begin(Sink *sink)
 {
 	SqliteSink *s = sink->private_data;
 
-	if (!exec_sql(s, "BEGIN IMMEDIATE", "begin a transaction in"))
+	if (!lite_exec(s, "BEGIN IMMEDIATE", "begin a transaction in"))
 		return false;
 	s->in_txn = true;
 	return true;
@@ -418,9 +291,9 @@ sqlite_commit(Sink *sink, uint64_t end_lsn)
 		sqlite3_bind_null(s->save_state, 1);
 	sqlite3_bind_int64(s->save_state, 2, (sqlite3_int64) end_lsn);
 	sqlite3_bind_text(s->save_state, 3, lsn_text, -1, SQLITE_STATIC);
-	if (!step_done(s, s->save_state, "record the applied LSN in"))
+	if (!lite_step_done(s, s->save_state, "record the applied LSN in"))
 		return false;
-	if (!exec_sql(s, "COMMIT", "commit a transaction in"))
+	if (!lite_exec(s, "COMMIT", "commit a transaction in"))
 		return false;
 	s->in_txn = false;
 	s->committed_lsn = end_lsn;
@@ -450,423 +323,6 @@ sqlite_flushed_lsn(Sink *sink)
 	SqliteSink *s = sink->private_data;
 
 	return s->committed_lsn;
-}
-
-/* ---------------------------------------------------------------------
- * Relations
- * ---------------------------------------------------------------------
- */
-
-/*
- * Make the table match a description: create it, add columns, rebuild it
- * for a new key, or rename it.  Called inside a transaction.
- */
-static bool
-sqlite_relation(Sink *sink, const Dsplug__Relation *rel, SinkRelationInfo *info)
-{
-	SqliteSink *s = sink->private_data;
-	Table	   *old = table_lookup(s, rel->oid);
-	Table	   *t;
-	char	   *mapped = NULL;
-	bool		exists;
-	int			rc;
-
-	if (old != NULL && same_description(old, rel))
-	{
-		info->created = false;
-		info->copied_lsn = old->copied_lsn;
-		return true;
-	}
-
-	t = table_from_description(rel);
-
-	/* what the database remembers of this oid */
-	sqlite3_bind_int64(s->load_relation, 1, rel->oid);
-	rc = sqlite3_step(s->load_relation);
-	if (rc == SQLITE_ROW)
-	{
-		mapped = xstrdup((const char *) sqlite3_column_text(s->load_relation, 0));
-		t->copied_lsn = (uint64_t) sqlite3_column_int64(s->load_relation, 1);
-	}
-	sqlite3_reset(s->load_relation);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-	{
-		fail_sqlite(s, "look up a relation in");
-		goto error;
-	}
-
-	if (!table_exists(s, t->name, &exists))
-		goto error;
-
-	/* renamed on the source: follow it if the new name is free */
-	if (!exists && mapped != NULL && strcmp(mapped, t->name) != 0)
-	{
-		bool		old_exists;
-
-		if (!table_exists(s, mapped, &old_exists))
-			goto error;
-		if (old_exists)
-		{
-			sql_reset(s);
-			sql_add(s, "ALTER TABLE ");
-			sql_ident(s, mapped);
-			sql_add(s, " RENAME TO ");
-			sql_ident(s, t->name);
-			if (!exec_sql(s, s->sql.data, "rename a table in"))
-				goto error;
-			exists = true;
-		}
-	}
-
-	info->created = !exists;
-	if (!exists)
-	{
-		if (!create_table(s, t))
-			goto error;
-	}
-	else if (!alter_table(s, t))
-		goto error;
-
-	sqlite3_bind_int64(s->save_relation, 1, rel->oid);
-	sqlite3_bind_text(s->save_relation, 2, t->schema, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->save_relation, 3, t->relname, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->save_relation, 4, t->name, -1, SQLITE_STATIC);
-	if (!step_done(s, s->save_relation, "record a relation in"))
-		goto error;
-
-	if (old != NULL)
-		table_remove(s, rel->oid);
-	table_insert(s, t);
-	info->copied_lsn = t->copied_lsn;
-	free(mapped);
-	return true;
-
-error:
-	free(mapped);
-	table_free(t);
-	return false;
-}
-
-static bool
-sqlite_set_copied(Sink *sink, const Dsplug__Relation *rel, uint64_t lsn)
-{
-	SqliteSink *s = sink->private_data;
-	Table	   *t = table_lookup(s, rel->oid);
-
-	sqlite3_bind_int64(s->save_copied, 1, rel->oid);
-	sqlite3_bind_int64(s->save_copied, 2, (sqlite3_int64) lsn);
-	if (!step_done(s, s->save_copied, "record a copied relation in"))
-		return false;
-	if (t != NULL)
-		t->copied_lsn = lsn;
-	return true;
-}
-
-/* Is t still what rel describes?  (Names, kinds, keys.) */
-static bool
-same_description(const Table *t, const Dsplug__Relation *rel)
-{
-	if ((size_t) t->ncols != rel->n_columns ||
-		t->identity != (int) rel->replica_identity ||
-		strcmp(t->schema, rel->schema) != 0 ||
-		strcmp(t->relname, rel->name) != 0)
-		return false;
-	for (int c = 0; c < t->ncols; c++)
-	{
-		const Dsplug__Column *col = rel->columns[c];
-
-		if (strcmp(t->cols[c].name, col->name) != 0 ||
-			t->cols[c].kind != col->kind ||
-			t->cols[c].identity != col->key ||
-			t->cols[c].primary_key != col->primary_key)
-			return false;
-	}
-	return true;
-}
-
-/*
- * The mapping of a description (see the file header for the key).  The
- * result is owned by the caller until table_insert hands it to the sink.
- */
-static Table *
-table_from_description(const Dsplug__Relation *rel)
-{
-	Table	   *t = xmalloc(sizeof(Table));
-	bool		by_identity;
-	size_t		len;
-
-	memset(t, 0, sizeof(Table));
-	t->oid = rel->oid;
-	t->schema = xstrdup(rel->schema);
-	t->relname = xstrdup(rel->name);
-	t->identity = (int) rel->replica_identity;
-	len = strlen(rel->schema) + 1 + strlen(rel->name) + 1;
-	t->name = xmalloc(len);
-	snprintf(t->name, len, "%s_%s", rel->schema, rel->name);
-
-	by_identity = rel->replica_identity == DSPLUG__REPLICA_IDENTITY__REPLICA_IDENTITY_DEFAULT ||
-		rel->replica_identity == DSPLUG__REPLICA_IDENTITY__REPLICA_IDENTITY_INDEX;
-	t->ncols = (int) rel->n_columns;
-	t->cols = xmalloc(sizeof(TableColumn) * (rel->n_columns + 1));
-	for (size_t c = 0; c < rel->n_columns; c++)
-	{
-		const Dsplug__Column *col = rel->columns[c];
-		TableColumn *tc = &t->cols[c];
-
-		tc->name = xstrdup(col->name);
-		tc->kind = col->kind;
-		tc->identity = col->key;
-		tc->primary_key = col->primary_key;
-		tc->key = by_identity ? col->key : col->primary_key;
-		if (tc->key)
-			t->nkeys++;
-	}
-	return t;
-}
-
-static const char *
-column_type(Dsplug__Kind kind)
-{
-	switch (kind)
-	{
-		case DSPLUG__KIND__KIND_INT:
-		case DSPLUG__KIND__KIND_BOOL:
-			return "INTEGER";
-		case DSPLUG__KIND__KIND_FLOAT4:
-		case DSPLUG__KIND__KIND_FLOAT8:
-			return "REAL";
-		case DSPLUG__KIND__KIND_BYTEA:
-			return "BLOB";
-		default:
-			return "TEXT";
-	}
-}
-
-static bool
-table_exists(SqliteSink *s, const char *name, bool *exists)
-{
-	sqlite3_stmt *stmt;
-	int			rc;
-
-	if (!prepare(s, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-				 &stmt, "look up a table in"))
-		return false;
-	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return fail_sqlite(s, "look up a table in");
-	*exists = (rc == SQLITE_ROW);
-	return true;
-}
-
-/* CREATE TABLE with the description's columns and key. */
-static bool
-create_table(SqliteSink *s, const Table *t)
-{
-	bool		first = true;
-
-	sql_reset(s);
-	sql_add(s, "CREATE TABLE ");
-	sql_ident(s, t->name);
-	sql_add(s, " (");
-	for (int c = 0; c < t->ncols; c++)
-	{
-		if (c > 0)
-			sql_add(s, ", ");
-		sql_ident(s, t->cols[c].name);
-		sql_add(s, " ");
-		sql_add(s, column_type(t->cols[c].kind));
-	}
-	if (t->nkeys > 0)
-	{
-		sql_add(s, ", PRIMARY KEY (");
-		for (int c = 0; c < t->ncols; c++)
-		{
-			if (!t->cols[c].key)
-				continue;
-			if (!first)
-				sql_add(s, ", ");
-			sql_ident(s, t->cols[c].name);
-			first = false;
-		}
-		sql_add(s, ")");
-	}
-	sql_add(s, ")");
-	return exec_sql(s, s->sql.data, "create a table in");
-}
-
-/*
- * Bring an existing table up to a description: add the columns it lacks,
- * and rebuild it when its key is not the description's.
- */
-static bool
-alter_table(SqliteSink *s, const Table *t)
-{
-	sqlite3_stmt *stmt;
-	int			ntable = 0;
-	bool		key_differs = false;
-	uint8_t    *present = xmalloc((size_t) t->ncols + 1);
-	int			rc;
-
-	memset(present, 0, (size_t) t->ncols + 1);
-	if (!prepare(s, "SELECT name, pk FROM pragma_table_info(?1)", &stmt,
-				 "read the columns of a table in"))
-	{
-		free(present);
-		return false;
-	}
-	sqlite3_bind_text(stmt, 1, t->name, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-	{
-		const char *name = (const char *) sqlite3_column_text(stmt, 0);
-		bool		in_pk = sqlite3_column_int(stmt, 1) > 0;
-		bool		found = false;
-
-		ntable++;
-		for (int c = 0; c < t->ncols; c++)
-		{
-			if (strcmp(t->cols[c].name, name) == 0)
-			{
-				present[c] = 1;
-				found = true;
-				if (in_pk != t->cols[c].key)
-					key_differs = true;
-			}
-		}
-		if (!found && in_pk)
-			key_differs = true;
-	}
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE)
-	{
-		free(present);
-		return fail_sqlite(s, "read the columns of a table in");
-	}
-
-	for (int c = 0; c < t->ncols; c++)
-	{
-		if (present[c])
-			continue;
-		/* a new key column cannot be added in place: the rebuild adds it */
-		if (t->cols[c].key)
-			key_differs = true;
-		sql_reset(s);
-		sql_add(s, "ALTER TABLE ");
-		sql_ident(s, t->name);
-		sql_add(s, " ADD COLUMN ");
-		sql_ident(s, t->cols[c].name);
-		sql_add(s, " ");
-		sql_add(s, column_type(t->cols[c].kind));
-		if (!exec_sql(s, s->sql.data, "add a column in"))
-		{
-			free(present);
-			return false;
-		}
-	}
-	free(present);
-
-	if (key_differs)
-		return rebuild_table(s, t);
-	return true;
-}
-
-/*
- * SQLite cannot change a primary key in place: copy the table into one
- * with the new key, keeping every column it has (dropped ones too).  Rows
- * that collide on the new key can only be stale copies of one source row,
- * so the last one wins.
- */
-static bool
-rebuild_table(SqliteSink *s, const Table *t)
-{
-	static const char tmpname[] = "_dsplug_rebuild";
-	sqlite3_stmt *stmt;
-	WireText	cols;
-	bool		first = true;
-	bool		ok;
-	int			rc;
-
-	wire_text_init(&cols, NULL);
-	sql_reset(s);
-	sql_add(s, "CREATE TABLE ");
-	sql_ident(s, tmpname);
-	sql_add(s, " (");
-	if (!prepare(s, "SELECT name, type FROM pragma_table_info(?1)", &stmt,
-				 "read the columns of a table in"))
-		return false;
-	sqlite3_bind_text(stmt, 1, t->name, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-	{
-		const char *name = (const char *) sqlite3_column_text(stmt, 0);
-		const char *type = (const char *) sqlite3_column_text(stmt, 1);
-
-		if (!first)
-		{
-			sql_add(s, ", ");
-			text_add(&cols, ", ");
-		}
-		sql_ident(s, name);
-		sql_add(s, " ");
-		sql_add(s, type);
-		text_ident(&cols, name);
-		first = false;
-	}
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE)
-	{
-		wire_text_free(&cols);
-		return fail_sqlite(s, "read the columns of a table in");
-	}
-	if (t->nkeys > 0)
-	{
-		sql_add(s, ", PRIMARY KEY (");
-		first = true;
-		for (int c = 0; c < t->ncols; c++)
-		{
-			if (!t->cols[c].key)
-				continue;
-			if (!first)
-				sql_add(s, ", ");
-			sql_ident(s, t->cols[c].name);
-			first = false;
-		}
-		sql_add(s, ")");
-	}
-	sql_add(s, ")");
-	ok = exec_sql(s, s->sql.data, "rebuild a table in");
-
-	if (ok)
-	{
-		sql_reset(s);
-		sql_add(s, "INSERT OR REPLACE INTO ");
-		sql_ident(s, tmpname);
-		sql_add(s, " (");
-		sql_add(s, cols.data);
-		sql_add(s, ") SELECT ");
-		sql_add(s, cols.data);
-		sql_add(s, " FROM ");
-		sql_ident(s, t->name);
-		ok = exec_sql(s, s->sql.data, "rebuild a table in");
-	}
-	if (ok)
-	{
-		sql_reset(s);
-		sql_add(s, "DROP TABLE ");
-		sql_ident(s, t->name);
-		ok = exec_sql(s, s->sql.data, "rebuild a table in");
-	}
-	if (ok)
-	{
-		sql_reset(s);
-		sql_add(s, "ALTER TABLE ");
-		sql_ident(s, tmpname);
-		sql_add(s, " RENAME TO ");
-		sql_ident(s, t->name);
-		ok = exec_sql(s, s->sql.data, "rebuild a table in");
-	}
-	wire_text_free(&cols);
-	return ok;
 }
 
 /* ---------------------------------------------------------------------
@@ -1154,7 +610,7 @@ sqlite_truncate(Sink *sink, const Dsplug__Relation *const *rels, size_t nrels,
 		sql_reset(s);
 		sql_add(s, "DELETE FROM ");
 		sql_ident(s, t->name);
-		if (!exec_sql(s, s->sql.data, "truncate a table in"))
+		if (!lite_exec(s, s->sql.data, "truncate a table in"))
 			return false;
 	}
 	return true;
@@ -1365,191 +821,58 @@ build_stmt(SqliteSink *s, Table *t, Stmt *st)
 }
 
 /* ---------------------------------------------------------------------
- * The table map (oid -> Table), open addressing
- * ---------------------------------------------------------------------
- */
-
-static size_t
-oid_hash(uint32_t oid)
-{
-	return (size_t) (oid * UINT32_C(2654435761));
-}
-
-static Table *
-table_lookup(SqliteSink *s, uint32_t oid)
-{
-	size_t		mask = s->nslots - 1;
-
-	if (s->last != NULL && s->last->oid == oid)
-		return s->last;
-	if (s->nslots == 0)
-		return NULL;
-	for (size_t h = oid_hash(oid) & mask;; h = (h + 1) & mask)
-	{
-		if (s->tables[h] == NULL)
-			return NULL;
-		if (s->tables[h]->oid == oid)
-		{
-			s->last = s->tables[h];
-			return s->last;
-		}
-	}
-}
-
-static void
-table_insert(SqliteSink *s, Table *t)
-{
-	if ((s->ntables + 1) * 2 > s->nslots)
-	{
-		size_t		newn = s->nslots > 0 ? s->nslots * 2 : 64;
-		Table	  **newtab = xmalloc(newn * sizeof(Table *));
-
-		memset(newtab, 0, newn * sizeof(Table *));
-		for (size_t i = 0; i < s->nslots; i++)
-		{
-			size_t		h;
-
-			if (s->tables[i] == NULL)
-				continue;
-			for (h = oid_hash(s->tables[i]->oid) & (newn - 1); newtab[h] != NULL;
-				 h = (h + 1) & (newn - 1))
-				;
-			newtab[h] = s->tables[i];
-		}
-		free(s->tables);
-		s->tables = newtab;
-		s->nslots = newn;
-	}
-	for (size_t h = oid_hash(t->oid) & (s->nslots - 1);; h = (h + 1) & (s->nslots - 1))
-	{
-		if (s->tables[h] == NULL)
-		{
-			s->tables[h] = t;
-			s->ntables++;
-			return;
-		}
-	}
-}
-
-/* Remove and free; later entries of the probe chain are put back. */
-static void
-table_remove(SqliteSink *s, uint32_t oid)
-{
-	size_t		mask = s->nslots - 1;
-	size_t		h;
-
-	if (s->nslots == 0)
-		return;
-	for (h = oid_hash(oid) & mask; s->tables[h] != NULL; h = (h + 1) & mask)
-	{
-		if (s->tables[h]->oid == oid)
-			break;
-	}
-	if (s->tables[h] == NULL)
-		return;
-	if (s->last == s->tables[h])
-		s->last = NULL;
-	table_free(s->tables[h]);
-	s->tables[h] = NULL;
-	s->ntables--;
-	for (h = (h + 1) & mask; s->tables[h] != NULL; h = (h + 1) & mask)
-	{
-		Table	   *moved = s->tables[h];
-
-		s->tables[h] = NULL;
-		s->ntables--;
-		table_insert(s, moved);
-	}
-}
-
-static void
-table_free(Table *t)
-{
-	Stmt	   *st;
-
-	if (t == NULL)
-		return;
-	while ((st = t->stmts) != NULL)
-	{
-		t->stmts = st->next;
-		sqlite3_finalize(st->stmt);
-		free(st->write);
-		free(st->match);
-		free(st);
-	}
-	for (int c = 0; c < t->ncols; c++)
-		free(t->cols[c].name);
-	free(t->cols);
-	free(t->schema);
-	free(t->relname);
-	free(t->name);
-	free(t);
-}
-
-static void
-forget_tables(SqliteSink *s)
-{
-	for (size_t i = 0; i < s->nslots; i++)
-	{
-		table_free(s->tables[i]);
-		s->tables[i] = NULL;
-	}
-	s->ntables = 0;
-	s->last = NULL;
-}
-
-/* ---------------------------------------------------------------------
  * SQL helpers
  * ---------------------------------------------------------------------
  */
 
-static bool
-fail_sqlite(SqliteSink *s, const char *what)
+bool
+lite_fail(SqliteSink *s, const char *what)
 {
 	error_set(EXIT_TARGET, "could not %s target database \"%s\": %s",
 			  what, s->path, sqlite3_errmsg(s->db));
 	return false;
 }
 
-static bool
-exec_sql(SqliteSink *s, const char *sql, const char *what)
+bool
+lite_exec(SqliteSink *s, const char *sql, const char *what)
 {
 	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		return fail_sqlite(s, what);
+		return lite_fail(s, what);
 	return true;
 }
 
-static bool
-prepare(SqliteSink *s, const char *sql, sqlite3_stmt **stmt, const char *what)
+bool
+lite_prepare(SqliteSink *s, const char *sql, sqlite3_stmt **stmt,
+			 const char *what)
 {
 	if (sqlite3_prepare_v2(s->db, sql, -1, stmt, NULL) != SQLITE_OK)
 	{
 		*stmt = NULL;
-		return fail_sqlite(s, what);
+		return lite_fail(s, what);
 	}
 	return true;
 }
 
 /* Step a statement that returns no rows, then reset it. */
-static bool
-step_done(SqliteSink *s, sqlite3_stmt *stmt, const char *what)
+bool
+lite_step_done(SqliteSink *s, sqlite3_stmt *stmt, const char *what)
 {
 	int			rc = sqlite3_step(stmt);
 
 	sqlite3_reset(stmt);
 	sqlite3_clear_bindings(stmt);
 	if (rc != SQLITE_DONE)
-		return fail_sqlite(s, what);
+		return lite_fail(s, what);
 	return true;
 }
 
-static void
+void
 sql_reset(SqliteSink *s)
 {
 	wire_text_reset(&s->sql);
 }
 
-static void
+void
 sql_add(SqliteSink *s, const char *text)
 {
 	text_add(&s->sql, text);
@@ -1566,14 +889,14 @@ text_put(WireText *text, const char *str, size_t len)
 	}
 }
 
-static void
+void
 text_add(WireText *text, const char *str)
 {
 	text_put(text, str, strlen(str));
 }
 
 /* A quoted identifier: "name", with embedded quotes doubled. */
-static void
+void
 text_ident(WireText *text, const char *ident)
 {
 	text_put(text, "\"", 1);
@@ -1586,7 +909,7 @@ text_ident(WireText *text, const char *ident)
 	text_put(text, "\"", 1);
 }
 
-static void
+void
 sql_ident(SqliteSink *s, const char *ident)
 {
 	text_ident(&s->sql, ident);
