@@ -305,7 +305,7 @@ apply_relation(Applier *a, const Dsplug__Relation *rel)
 	if ((info.created || info.columns_added) && a->copy_hook != NULL &&
 		!a->skipping)
 	{
-		if (!a->copy_hook(a->copy_arg, rel, &info.copied_lsn) ||
+		if (!a->copy_hook(a->copy_arg, rel, info.created, &info.copied_lsn) ||
 			!a->sink->ops->set_copied(a->sink, rel, info.copied_lsn))
 			return false;
 	}

@@ -105,7 +105,7 @@ extern volatile sig_atomic_t stop_requested;
  * consistent point of the copy's snapshot.
  */
 typedef bool (*CopyRelationHook) (void *arg, const Dsplug__Relation *rel,
-								  uint64_t *copied_lsn);
+								  bool created, uint64_t *copied_lsn);
 
 /* A relation copied mid-stream, and the LSN its copy holds. */
 typedef struct CopiedRelation

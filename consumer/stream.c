@@ -73,7 +73,7 @@ static bool send_feedback(Stream *st, bool force, bool request_reply);
 static bool wait_socket(Stream *st, int64_t timeout_us);
 static void sleep_interruptible(int ms);
 static bool copy_relation_hook(void *arg, const Dsplug__Relation *rel,
-							   uint64_t *copied_lsn);
+							   bool created, uint64_t *copied_lsn);
 static void copy_tick(void *arg);
 static char *quote_literal(PGconn *conn, const char *s);
 static char *quote_ident(PGconn *conn, const char *s);
@@ -820,13 +820,14 @@ create_snapshot_slot(PGconn *conn, const char *name, bool temporary,
 
 /* The copy hook apply.c calls for a relation new in mid-stream. */
 static bool
-copy_relation_hook(void *arg, const Dsplug__Relation *rel,
+copy_relation_hook(void *arg, const Dsplug__Relation *rel, bool created,
 				   uint64_t *copied_lsn)
 {
 	Stream	   *st = arg;
 
-	log_info("copying table \"%s\".\"%s\", which joined the publications",
-			 rel->schema, rel->name);
+	log_info("copying table \"%s\".\"%s\": %s", rel->schema, rel->name,
+			 created ? "it is new to the target" :
+			 "it has columns new to the target");
 	return backfill_relation(st->opts, st->applier->sink, rel, copy_tick, st,
 							 copied_lsn);
 }
