@@ -1,9 +1,9 @@
--- single: pgbench-style one-row transactions: inserts, then updates, then
--- deletes, each statement its own transaction (rows + rows/2 + rows/4).
+-- single: pgbench-style one-row transactions on orders: :rows inserts, then
+-- :rows/2 updates, then :rows/4 deletes, each statement its own transaction.
 CREATE OR REPLACE PROCEDURE bench_single(n bigint) LANGUAGE plpgsql AS $$
 BEGIN
 	FOR g IN 1 .. n LOOP
-		INSERT INTO orders SELECT (bench_order(g)).*;
+		INSERT INTO orders SELECT * FROM bench_order(g);
 		COMMIT;
 	END LOOP;
 	FOR g IN 1 .. n / 2 LOOP
