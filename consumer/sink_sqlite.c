@@ -159,8 +159,15 @@ sqlite_open(Sink *sink, const char *location, const char *slot,
 		goto error;
 	}
 
+	/*
+	 * One thread uses the connection: no mutexes, and no memory statistics
+	 * (kept under a global mutex).  sqlite3_config only works before the
+	 * library initializes, which this first open does.
+	 */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	rc = sqlite3_open_v2(location, &s->db,
-						 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+						 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+						 SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK)
 	{
 		error_set(EXIT_TARGET, "could not open target database \"%s\": %s",

@@ -409,9 +409,21 @@ stream_loop(Stream *st)
 		r = PQgetCopyData(st->conn, &buf, 1);
 		if (r == 0)
 		{
+			/* libpq's buffer is empty: read what the socket has */
+			if (PQconsumeInput(st->conn) == 0)
+				return connection_lost(st, "receive data");
+			r = PQgetCopyData(st->conn, &buf, 1);
+		}
+		if (r == 0)
+		{
 			int64_t		timeout;
 
-			/* nothing buffered: commit what is complete, confirm it */
+			/*
+			 * The server has sent nothing more for now: commit what is
+			 * complete and confirm it, so the target and the slot follow
+			 * closely when the stream is slow, and group many
+			 * transactions per commit when it is fast.
+			 */
 			if (!apply_idle(a))
 				return SESSION_FATAL;
 			if (opts->endpos != INVALID_LSN && !apply_pending(a) &&
