@@ -182,7 +182,7 @@ sqlite_open(Sink *sink, const char *location, const char *slot,
 	 * fails here.  16 MB of page cache keeps a huge transaction's memory
 	 * bounded (SQLite spills to the WAL file).
 	 */
-	if (!lite_exec(s, "PRAGMA journal_mode = WAL", "set the journal mode of") ||
+	if (!lite_exec(s, "PRAGMA journal_mode = WAL", "open") ||
 		!lite_exec(s, "PRAGMA synchronous = FULL", "set synchronous on") ||
 		!lite_exec(s, "PRAGMA cache_size = -16384", "set the cache size of") ||
 		!lite_exec(s, "CREATE TABLE IF NOT EXISTS _dsplug_state ("
@@ -229,6 +229,11 @@ sqlite_open(Sink *sink, const char *location, const char *slot,
 				 "ON CONFLICT (id) DO UPDATE SET slot = excluded.slot, lsn = excluded.lsn, "
 				 "lsn_text = excluded.lsn_text, updated_at = excluded.updated_at",
 				 &s->save_state, "prepare the state update of"))
+		goto error;
+
+	/* a new target belongs to its slot from the start */
+	if (rc == SQLITE_DONE && slot != NULL &&
+		(!sqlite_begin(sink) || !sqlite_commit(sink, INVALID_LSN)))
 		goto error;
 
 	*applied_lsn = s->committed_lsn;
