@@ -31,6 +31,12 @@ install: all
 deps:
 	scripts/deps.sh test
 
+# make demo: the two-region demo on the embedded SQLite target.
+demo: deps
+	$(MAKE) all
+	$(MAKE) install
+	scripts/demo.sh
+
 # make check builds with warnings as errors and runs as root on a fresh
 # machine: the deps step installs Debian packages, regress/run.sh starts its
 # own cluster as the postgres user.
