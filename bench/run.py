@@ -861,7 +861,7 @@ def write_charts(doc, outdir):
                     fh.write(f"{j} {c} {med_:.6g} {lo:.6g} {hi:.6g} {label} 0x{COLORS[c][1:]}\n")
             base = fn(f["results"]["pgoutput"], f)[0] if "pgoutput" in configs else None
             whiskers = "" if fname.startswith("bytes") else \
-                f"""'' using 1:3:4:5 with yerrorbars lc rgb "#333333" ps 0 notitle, \\\n     """
+                f"""'' using 1:4:(0):($5-$4) with vectors nohead lw 1.2 lc rgb "#333333" notitle, \\\n     """
             panels.append(f"""
 set title "{w}: {f['changes']:,} changes" font ",12"
 set yrange [0:*]
@@ -910,6 +910,8 @@ def parse_args():
     ap.add_argument("--latest", action="store_true", help="copy the table and charts to bench/latest/")
     ap.add_argument("--no-consumer", action="store_true", help="skip the consumer measurements")
     ap.add_argument("--consumer", metavar="PATH", help="use this dsplug-consumer instead of building consumer/")
+    ap.add_argument("--render", metavar="DIR", help="only write DIR/results.md and the charts again from "
+                    "DIR/results.json (with --latest, copy them too)")
     ap.add_argument("--port", type=int, default=54340)
     ap.add_argument("--command", help="the command line to record (default: this one)")
     a = ap.parse_args()
@@ -940,8 +942,23 @@ def parse_args():
     return a
 
 
+def publish(doc, outdir, latest):
+    """results.md and the charts from doc; with latest, copied to bench/latest/."""
+    write_markdown(doc, os.path.join(outdir, "results.md"))
+    charts = write_charts(doc, outdir)
+    if latest:
+        dest = os.path.join(BENCH, "latest")
+        os.makedirs(dest, exist_ok=True)
+        for f in ["results.md", "results.json"] + charts:
+            shutil.copy(os.path.join(outdir, f), dest)
+
+
 def main():
     args = parse_args()
+    if args.render:
+        with open(os.path.join(args.render, "results.json")) as fh:
+            publish(json.load(fh), args.render, args.latest)
+        return
     # a SIGTERM stops the run like ^C does: through the finally that stops
     # the cluster
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -1002,13 +1019,7 @@ def main():
     doc["elapsed_seconds"] = time.monotonic() - started
     with open(os.path.join(outdir, "results.json"), "w") as fh:
         json.dump(doc, fh, indent=2)
-    write_markdown(doc, os.path.join(outdir, "results.md"))
-    charts = write_charts(doc, outdir)
-    if args.latest:
-        latest = os.path.join(BENCH, "latest")
-        os.makedirs(latest, exist_ok=True)
-        for f in ["results.md", "results.json"] + charts:
-            shutil.copy(os.path.join(outdir, f), latest)
+    publish(doc, outdir, args.latest)
     log(f"done in {doc['elapsed_seconds'] / 60:.1f} min: {outdir}/results.md")
 
 
