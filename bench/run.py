@@ -25,6 +25,7 @@ What one run does, in order:
                   cutime+cstime once it is reaped) and peak memory (VmHWM,
                   sampled every 20 ms from /proc/<pid>/status, pid from
                   pg_stat_replication);
+     (the huge workload only through the walsender: SKIP_PATHS);
   4. measures dsplug-consumer (catch-up throughput and replication lag under
      a sustained load) on each target it can, and says "not measured:
      <reason>" for each it cannot;
@@ -84,8 +85,6 @@ CONFIG_NOTES = {
     "decoderbufs": "decoderbufs (no publication filter)",
     "floor": "bench_floor: deforms every tuple, sends 1 byte per transaction",
 }
-FILTERS_TABLES = {"dsplug-none", "dsplug-zstd1", "dsplug-zstd3", "dsplug-zstd9",
-                  "pgoutput", "pgoutput-binary", "wal2json"}
 
 # workload -> (rows for the full run, rows for --quick, what it is).  The
 # full sizes keep `make bench` under 20 minutes on a 2-core machine.
@@ -447,9 +446,8 @@ class ConsumerBench:
     durably holds, so that is when the change is safe in the target.  The
     confirmed position is sampled every few ms by the server's clock (the
     lags are upper bounds, by at most the sampling interval, which is
-    recorded); the end LSN of every
-    transaction is read afterwards from a test_decoding copy of the slot
-    made before the load started."""
+    recorded); the end LSN of every transaction is read from a
+    test_decoding copy of the slot made before the load started."""
 
     def __init__(self, args, work, target):
         self.args, self.work, self.target = args, work, target
@@ -551,61 +549,62 @@ class ConsumerBench:
         load = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", f"rate={rate}",
                                  "-v", f"seconds={secs}", "-f", os.path.join(WORKLOADS, "paced.sql")],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        sample = ("SELECT extract(epoch FROM clock_timestamp()), confirmed_flush_lsn - '0/0', "
-                  "pg_current_wal_insert_lsn() - '0/0' FROM pg_replication_slots WHERE slot_name = 'bench_lag'")
-        samples = []
-        failure = None
-        deadline = None
+        sample = ("SELECT extract(epoch FROM clock_timestamp()), confirmed_flush_lsn - '0/0' "
+                  "FROM pg_replication_slots WHERE slot_name = 'bench_lag'")
+        # (commit end LSN, commit time) of every transaction of the load,
+        # read once the load is done
+        ends_sql = """SELECT lsn - '0/0', extract(epoch FROM pg_xact_commit_timestamp(xid))
+FROM pg_logical_slot_peek_changes('bench_lag_ends', NULL, NULL, 'skip-empty-xacts', '1')
+WHERE data LIKE 'COMMIT%'"""
+        samples, ends = [], None
+        failure, deadline = None, None
         while True:
-            t, confirmed, insert = mon.query(sample).split("|")
+            t, confirmed = mon.query(sample).split("|")
             samples.append((float(t), int(float(confirmed or 0))))
             if cons.poll() is not None:
                 failure = f"dsplug-consumer exited with {cons.returncode}: {cons.stderr.read().strip()[-300:]}"
                 break
-            if load.poll() is not None:
+            if ends is None and load.poll() is not None:
                 if load.returncode != 0:
                     failure = f"the load failed: {load.stderr.read().strip()[-300:]}"
                     break
-                if deadline is None:
-                    # the load is done: wait for the consumer to confirm it
-                    deadline = time.monotonic() + 60
-                    last = int(float(insert))
-                elif samples[-1][1] >= last or time.monotonic() > deadline:
-                    break
+                ends = [(int(float(e)), float(c)) for e, c in
+                        (line.split("|") for line in mon.query(ends_sql).splitlines())]
+                # give the consumer a minute to confirm the last of it
+                deadline = time.monotonic() + 60
+            if ends is not None and (not ends or samples[-1][1] >= ends[-1][0] or time.monotonic() > deadline):
+                break
             time.sleep(0.005)
-        if cons.poll() is None:
-            cons.send_signal(signal.SIGTERM)
-            try:
-                cons.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                cons.kill()
-                cons.wait()
+        for proc in (cons, load):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
         mon.close()
-        ends = psql("""SELECT lsn - '0/0', extract(epoch FROM pg_xact_commit_timestamp(xid))
-FROM pg_logical_slot_peek_changes('bench_lag_ends', NULL, NULL, 'skip-empty-xacts', '1')
-WHERE data LIKE 'COMMIT%'""")
         psql("SELECT pg_drop_replication_slot('bench_lag'), pg_drop_replication_slot('bench_lag_ends')")
         if failure:
             return {"not_measured": failure}
-        lags = []
-        unconfirmed = 0
-        j = 0
-        for line in ends.splitlines():
-            end, committed = line.split("|")
-            end, committed = int(float(end)), float(committed)
+        if not ends:
+            return {"not_measured": "the load committed no transaction"}
+        # A transaction not confirmed by the end counts with the time it had
+        # waited by then, a lower bound: it is not left out.
+        lags, unconfirmed, j = [], 0, 0
+        for end, committed in ends:
             while j < len(samples) and samples[j][1] < end:
                 j += 1
             if j == len(samples):
                 unconfirmed += 1
-                continue
-            lags.append(max(0.0, samples[j][0] - committed) * 1000)
-        if not lags:
-            return {"not_measured": "no transaction of the load was confirmed"}
+                lags.append(max(0.0, samples[-1][0] - committed) * 1000)
+            else:
+                lags.append(max(0.0, samples[j][0] - committed) * 1000)
         lags.sort()
         pct = lambda q: lags[min(len(lags) - 1, int(q * len(lags)))]
         gaps = [b[0] - a[0] for a, b in zip(samples, samples[1:])]
-        return {"rate": rate, "seconds": secs, "transactions": len(lags) + unconfirmed,
-                "unconfirmed": unconfirmed, "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": lags[-1],
+        return {"rate": rate, "seconds": secs, "transactions": len(ends), "unconfirmed": unconfirmed,
+                "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": lags[-1],
                 "sample_interval_ms": statistics.median(gaps) * 1000 if gaps else None}
 
 
@@ -806,7 +805,8 @@ def write_markdown(doc, filename):
                          "at most that")
             if lag.get("unconfirmed"):
                 notes.append(f"- {t} lag: {lag['unconfirmed']} of {lag['transactions']} transactions were "
-                             "not confirmed within 60 s of the end of the load")
+                             "not confirmed within 60 s of the end of the load; they count with the time "
+                             "they had waited by then")
         L.append(row)
     L.append("")
     L.extend(notes)
@@ -815,9 +815,10 @@ def write_markdown(doc, filename):
         fh.write("\n".join(L))
 
 
-def reps_text(doc):
+def reps_text(doc, workloads=None):
     """"5" or "5 (huge: 3)"."""
-    fewer = [f"{w}: {f['repetitions']}" for w, f in doc["workloads"].items() if f["repetitions"] != doc["repetitions"]]
+    fewer = [f"{w}: {f['repetitions']}" for w, f in doc["workloads"].items()
+             if f["repetitions"] != doc["repetitions"] and (workloads is None or w in workloads)]
     return f"{doc['repetitions']}" + (f" ({', '.join(fewer)})" if fewer else "")
 
 
@@ -847,9 +848,13 @@ def write_charts(doc, outdir):
 
     for fname, title, ylabel, configs, fn in specs:
         path = fname[len("time-per-change-"):-4] if fname.startswith("time") else None
+        if "pgoutput" in configs:
+            title += "; dashed line: pgoutput"
         panels = []
         shown = [w for w, f in W.items()
                  if fname.startswith("bytes") or all("not_measured" not in f["results"][c][path] for c in configs)]
+        if not shown or not configs:
+            continue
         for w in shown:
             f = W[w]
             dat = os.path.join(outdir, f"{fname[:-4]}-{w}.dat")
@@ -882,7 +887,7 @@ set key off
 set termoption noenhanced
 set offsets 0.5, 0.5, graph 0.08, 0
 set bmargin 7
-set multiplot layout {nrows},{ncols} title "{title}; dashed line: pgoutput\\n{doc['machine']['cpu']}, {doc['machine']['cores']} cores; {doc['date']}; median of {reps_text(doc)} interleaved runs" font ",14"
+set multiplot layout {nrows},{ncols} title "{title}\\n{doc['machine']['cpu']}, {doc['machine']['cores']} cores; {doc['date']}; median of {reps_text(doc, shown)} interleaved runs" font ",14"
 {''.join(panels)}
 unset multiplot
 """
