@@ -454,7 +454,8 @@ stream_loop(Stream *st)
 			if (res != NULL && PQresultStatus(res) == PGRES_FATAL_ERROR)
 				return result_error(res, "receive data");
 			PQclear(res);
-			return connection_lost(st, "receive data");
+			error_set(EXIT_RUNTIME, "could not receive data: the server ended replication (shutting down?)");
+			return SESSION_RETRY;
 		}
 		if (r == -2)
 			return connection_lost(st, "receive data");
