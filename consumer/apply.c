@@ -25,6 +25,11 @@
  * the stream stops in its middle: the group is then rolled back, and the
  * server sends the whole transaction again.
  *
+ * Descriptions in skipped transactions are older than what the target
+ * holds, so they are not given to the sink (an old description would undo
+ * a later ADD COLUMN); the sink gets the relation's latest description
+ * just before its first change that is applied.
+ *
  * Relations copied mid-stream (--backfill): a relation that the target
  * sees for the first time in the middle of the stream (a table added to a
  * publication) is copied under a fresh snapshot; its changes from
@@ -83,6 +88,8 @@ static bool apply_truncate(Applier *a, const WireItem *item);
 static bool copied_skips(Applier *a, uint32_t oid);
 static void copied_add(Applier *a, uint32_t oid, uint64_t lsn);
 static void copied_prune(Applier *a);
+static bool describe_if_needed(Applier *a, uint32_t oid,
+							   const Dsplug__Relation *rel);
 static void *pool_alloc(void *opaque, size_t size);
 static void pool_free(void *opaque, void *ptr);
 
@@ -109,6 +116,7 @@ apply_destroy(Applier *a)
 {
 	wire_decoder_destroy(a->decoder);
 	free(a->copied);
+	free(a->undescribed);
 	a->decoder = NULL;
 }
 
@@ -120,6 +128,7 @@ void
 apply_new_session(Applier *a)
 {
 	wire_decoder_reset(a->decoder);
+	a->nundescribed = 0;
 }
 
 /*
@@ -168,13 +177,17 @@ apply_tick(Applier *a)
 }
 
 /*
- * Decode one frame and apply its batch.  Returns false after error_set():
- * a frame that does not decode is EXIT_SERVER when its version byte is not
- * ours (a slot of another plugin, or a plugin speaking another version),
- * EXIT_RUNTIME otherwise.
+ * Decode one frame and apply its batch.  position is the frame's WAL
+ * position from the transport (XLogData's dataStart; INVALID_LSN when not
+ * known): the walsender writes a transaction's last frame at the end of
+ * its commit record, so the end LSN the target will record is checked
+ * against it, and never comes from the payload alone.  Returns false after
+ * error_set(): a frame that does not decode is EXIT_SERVER when its version
+ * byte is not ours (a slot of another plugin, or a plugin speaking another
+ * version), EXIT_RUNTIME otherwise.
  */
 bool
-apply_frame(Applier *a, const uint8_t *frame, size_t len)
+apply_frame(Applier *a, const uint8_t *frame, size_t len, uint64_t position)
 {
 	char		errbuf[DECODE_ERROR_SIZE];
 	const WireBatch *b;
@@ -197,6 +210,20 @@ apply_frame(Applier *a, const uint8_t *frame, size_t len)
 		return false;
 	}
 	batch = b->batch;
+
+	/*
+	 * Streaming and two-phase are only sent to sessions that ask for them
+	 * (this consumer does not), or by a slot created with two_phase, which
+	 * stream.c refuses.  Applying a prepared transaction as if committed
+	 * would be wrong, so whatever brings one is an error.
+	 */
+	if (b->in_stream_chunk || b->prepared || batch->stream_commit != NULL ||
+		batch->stream_abort != NULL || batch->prepare != NULL ||
+		batch->commit_prepared != NULL || batch->rollback_prepared != NULL)
+	{
+		error_set(EXIT_SERVER, "could not apply frame: it holds a streamed or prepared transaction, which dsplug-consumer does not request or support");
+		return false;
+	}
 
 	/* a lone non-transactional logical message: nothing to apply */
 	if (!b->in_transaction)
@@ -223,8 +250,19 @@ apply_frame(Applier *a, const uint8_t *frame, size_t len)
 		switch (item->record->kind_case)
 		{
 			case DSPLUG__RECORD__KIND_RELATION:
-				/* applied even when skipping: later changes follow it */
-				if (!apply_relation(a, item->record->relation))
+				if (a->skipping)
+				{
+					/* later changes follow it: describe it then */
+					if (a->nundescribed == a->undescribed_cap)
+					{
+						a->undescribed_cap = a->undescribed_cap > 0 ?
+							a->undescribed_cap * 2 : 16;
+						a->undescribed = xrealloc(a->undescribed,
+												  a->undescribed_cap * sizeof(uint32_t));
+					}
+					a->undescribed[a->nundescribed++] = item->record->relation->oid;
+				}
+				else if (!apply_relation(a, item->record->relation))
 					return false;
 				break;
 			case DSPLUG__RECORD__KIND_INSERT:
@@ -246,6 +284,23 @@ apply_frame(Applier *a, const uint8_t *frame, size_t len)
 	if (b->ends_transaction)
 	{
 		uint64_t	end_lsn = batch->commit->end_lsn;
+
+		if (end_lsn <= a->commit_lsn ||
+			(position != INVALID_LSN && end_lsn != position))
+		{
+			error_set(EXIT_RUNTIME, "could not apply transaction %u: its commit record at %X/%X ends at %X/%X, but its frame is at %X/%X",
+					  b->xid, LSN_FORMAT_ARGS(a->commit_lsn), LSN_FORMAT_ARGS(end_lsn),
+					  LSN_FORMAT_ARGS(position));
+			return false;
+		}
+		/* skipped as ending before applied_lsn: it must, or it is lost */
+		if (a->skipping && end_lsn > a->applied_lsn)
+		{
+			error_set(EXIT_RUNTIME, "could not skip transaction %u: its commit record starts at %X/%X, before the target's position %X/%X, but ends after it at %X/%X",
+					  b->xid, LSN_FORMAT_ARGS(a->commit_lsn),
+					  LSN_FORMAT_ARGS(a->applied_lsn), LSN_FORMAT_ARGS(end_lsn));
+			return false;
+		}
 
 		if (!a->skipping)
 		{
@@ -325,6 +380,14 @@ static bool
 apply_relation(Applier *a, const Dsplug__Relation *rel)
 {
 	SinkRelationInfo info;
+	size_t		n = 0;
+
+	for (size_t i = 0; i < a->nundescribed; i++)
+	{
+		if (a->undescribed[i] != rel->oid)
+			a->undescribed[n++] = a->undescribed[i];
+	}
+	a->nundescribed = n;
 
 	if (!begin_group(a) || !a->sink->ops->relation(a->sink, rel, &info))
 		return false;
@@ -370,6 +433,9 @@ apply_change(Applier *a, const WireItem *item)
 			change.kind = SINK_DELETE;
 			break;
 	}
+	if (a->nundescribed > 0 &&
+		!describe_if_needed(a, ch->relation, item->relation))
+		return false;
 	if (a->ncopied > 0 && copied_skips(a, ch->relation))
 		return true;
 
@@ -398,6 +464,13 @@ apply_truncate(Applier *a, const WireItem *item)
 	rels = xmalloc(sizeof(Dsplug__Relation *) * (tr->n_relations + 1));
 	for (size_t i = 0; i < tr->n_relations; i++)
 	{
+		if (a->nundescribed > 0 &&
+			!describe_if_needed(a, tr->relations[i],
+								wire_decoder_relation(a->decoder, tr->relations[i])))
+		{
+			free(rels);
+			return false;
+		}
 		if (a->ncopied > 0 && copied_skips(a, tr->relations[i]))
 			continue;
 		/* the decoder checked that every relation was described */
@@ -411,6 +484,21 @@ apply_truncate(Applier *a, const WireItem *item)
 	if (ok)
 		a->changes++;
 	return ok;
+}
+
+/*
+ * Give the sink a description held back by a skipped transaction: rel, the
+ * one the change follows.
+ */
+static bool
+describe_if_needed(Applier *a, uint32_t oid, const Dsplug__Relation *rel)
+{
+	for (size_t i = 0; i < a->nundescribed; i++)
+	{
+		if (a->undescribed[i] == oid)
+			return apply_relation(a, rel);
+	}
+	return true;
 }
 
 /*

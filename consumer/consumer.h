@@ -150,6 +150,11 @@ typedef struct Applier
 	CopyRelationHook copy_hook; /* NULL: never copy mid-stream */
 	void	   *copy_arg;
 
+	/* relations described in skipped transactions, not yet to the sink */
+	uint32_t   *undescribed;
+	size_t		nundescribed;
+	size_t		undescribed_cap;
+
 	/* statistics */
 	uint64_t	changes;		/* changes applied since start */
 	uint64_t	txns;			/* source transactions applied */
@@ -162,7 +167,8 @@ extern void apply_init(Applier *a, Sink *sink, const ConsumerOptions *opts,
 					   uint64_t applied_lsn);
 extern void apply_destroy(Applier *a);
 extern void apply_new_session(Applier *a);
-extern bool apply_frame(Applier *a, const uint8_t *frame, size_t len);
+extern bool apply_frame(Applier *a, const uint8_t *frame, size_t len,
+						uint64_t position);
 extern bool apply_idle(Applier *a);
 extern bool apply_tick(Applier *a);
 extern bool apply_end_session(Applier *a);

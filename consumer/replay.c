@@ -189,7 +189,7 @@ replay_run(const char *path, Applier *a)
 			break;
 		}
 		nframes++;
-		if (!apply_frame(a, frame, len))
+		if (!apply_frame(a, frame, len, get_be(hdr + 1, 8)))
 			break;
 		if (a->endpos_reached)
 		{

@@ -207,7 +207,7 @@ prepare_slot(Stream *st)
 		return connection_lost(st, "check the replication slot");
 	snprintf(sql, sizeof(sql),
 			 "SELECT s.plugin, s.slot_type, s.confirmed_flush_lsn, d.datname, "
-			 "d.datname = current_database() "
+			 "d.datname = current_database(), s.two_phase "
 			 "FROM pg_catalog.pg_replication_slots s "
 			 "LEFT JOIN pg_catalog.pg_database d ON d.oid = s.datoid "
 			 "WHERE s.slot_name = %s", lit);
@@ -272,6 +272,13 @@ prepare_slot(Stream *st)
 	{
 		error_set(EXIT_SERVER, "could not start replication: replication slot \"%s\" belongs to database \"%s\", not to the one connected to",
 				  opts->slot, PQgetvalue(res, 0, 3));
+		PQclear(res);
+		return SESSION_FATAL;
+	}
+	if (strcmp(PQgetvalue(res, 0, 5), "t") == 0)
+	{
+		error_set(EXIT_SERVER, "could not start replication: replication slot \"%s\" was created with two_phase, which dsplug-consumer does not support",
+				  opts->slot);
 		PQclear(res);
 		return SESSION_FATAL;
 	}
@@ -517,7 +524,7 @@ handle_message(Stream *st, const char *buf, int len)
 							(const uint8_t *) buf + 25, (size_t) len - 25))
 			return SESSION_FATAL;
 		if (!apply_frame(st->applier, (const uint8_t *) buf + 25,
-						 (size_t) len - 25))
+						 (size_t) len - 25, data_start))
 			return SESSION_FATAL;
 		return SESSION_CONTINUE;
 	}
