@@ -2,7 +2,12 @@
 """compare.py - does a dsplug-consumer SQLite replica equal its source, row by row?
 
 Usage: compare.py --db DBNAME --sqlite PATH [--table SCHEMA.NAME]...
-                  [--publication NAMES] [--where SCHEMA.NAME=SQL] [--quiet]
+                  [--publication NAMES] [--where SCHEMA.NAME=SQL]
+                  [--sample SCHEMA.NAME=SQL] [--quiet]
+
+--where filters the source rows (a publication's row filter: the replica
+holds only those); --sample filters both sides (SQL valid in both), to
+compare part of a large table.
 
 Tables are those named with --table, or every table the publications publish
 (pg_get_publication_tables: leaf partitions, or roots with
@@ -269,14 +274,15 @@ def cell(v):
     return "T:" + v
 
 
-def compare_table(db, lite, oid, schema, name, attrs, where, quiet):
+def compare_table(db, lite, oid, schema, name, attrs, where, sample, quiet):
     cols = columns(db, oid, attrs)
     sel = ", ".join(quote_ident(c[0]) for c in cols)
     sql = "SELECT %s FROM ONLY %s.%s" % (sel, quote_ident(schema), quote_ident(name))
     if relkind(db, oid) == "p":
         sql = sql.replace(" FROM ONLY ", " FROM ")
-    if where:
-        sql += " WHERE " + where
+    conds = [c for c in (where, sample) if c]
+    if conds:
+        sql += " WHERE " + " AND ".join("(%s)" % c for c in conds)
     src = sorted(tuple(cell(expected(k, o, v)) for (n, k, o), v in zip(cols, row))
                  for row in copy_rows(db, sql))
 
@@ -292,6 +298,8 @@ def compare_table(db, lite, oid, schema, name, attrs, where, quiet):
             return False
         q = "SELECT %s FROM %s" % (", ".join(quote_ident(c[0]) for c in cols),
                                    quote_ident(table))
+        if sample:
+            q += " WHERE " + sample
         rep = sorted(tuple(cell(v) for v in row) for row in lite.execute(q))
 
     if src == rep:
@@ -325,10 +333,12 @@ def main():
     ap.add_argument("--table", action="append", default=[])
     ap.add_argument("--publication")
     ap.add_argument("--where", action="append", default=[])
+    ap.add_argument("--sample", action="append", default=[])
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
 
     wheres = dict(w.split("=", 1) for w in args.where)
+    samples = dict(w.split("=", 1) for w in args.sample)
     tables = []     # (oid, schema, name, attrs)
     for t in args.table:
         schema, name = t.split(".", 1) if "." in t else ("public", t)
@@ -353,8 +363,9 @@ def main():
     ok = True
     total = 0
     for oid, schema, name, attrs in tables:
-        n = compare_table(args.db, lite, oid, schema, name, attrs,
-                          wheres.get("%s.%s" % (schema, name)), args.quiet)
+        key = "%s.%s" % (schema, name)
+        n = compare_table(args.db, lite, oid, schema, name, attrs, wheres.get(key),
+                          samples.get(key), args.quiet)
         if n is False:
             ok = False
         else:

@@ -49,7 +49,7 @@ compare() {
 
 # stored_lsn SQLITE: the LSN the replica records as applied
 stored_lsn() {
-	sqlite3 "$1" "SELECT lsn_text FROM _dsplug_state"
+	sqlite3 -cmd ".timeout 5000" "$1" "SELECT lsn_text FROM _dsplug_state"
 }
 
 # slot_confirmed DB SLOT
