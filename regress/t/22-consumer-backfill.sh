@@ -68,7 +68,7 @@ $C --slot t22_new --create-slot --target "sqlite:$T/created.db" >/dev/null 2>"$T
 created=$!
 $C --slot t22_sql --backfill --target "sqlite:$T/backfilled.db" >/dev/null 2>"$T/backfilled.log" &
 backfilled=$!
-trap 'kill -KILL "$created" "$backfilled" 2>/dev/null; rm -f "$T/write.run"; true' EXIT
+trap 'rm -f "$T/write.run"; for p in $created $backfilled; do kill -KILL "$p" 2>/dev/null || true; done' EXIT
 
 # wait for both copies, then let the writes go on a little
 for log in created backfilled; do

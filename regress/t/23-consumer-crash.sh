@@ -66,7 +66,7 @@ run() {
 }
 
 consumer=""
-trap '[ -n "$consumer" ] && kill -KILL "$consumer" 2>/dev/null; kill "$load" 2>/dev/null; true' EXIT
+trap 'for p in $consumer $load; do kill -KILL "$p" 2>/dev/null || true; done' EXIT
 
 killed=0
 last=""

@@ -42,7 +42,7 @@ load=$!
 "$CONSUMER" --dbname "dbname=$db" --slot t24 --publication p --target "sqlite:$T/replica.db" \
 	--feedback-interval 1 --group-ms 200 --status-interval 1 >/dev/null 2>"$T/consumer.log" &
 consumer=$!
-trap 'kill -KILL "$consumer" 2>/dev/null; rm -f "$T/load.run"; true' EXIT
+trap 'rm -f "$T/load.run"; for p in $consumer; do kill -KILL "$p" 2>/dev/null || true; done' EXIT
 
 alive() {
 	kill -0 "$consumer" 2>/dev/null ||

@@ -33,7 +33,7 @@ started=$(date +%s)
 "$CONSUMER" --dbname "dbname=$db" --slot t27 --publication p27 --target "sqlite:$T/replica.db" \
 	--endpos "$end" --feedback-interval 1 --status-interval 2 >/dev/null 2>"$T/consumer.log" &
 consumer=$!
-trap 'kill -KILL "$consumer" 2>/dev/null; true' EXIT
+trap 'for p in $consumer; do kill -KILL "$p" 2>/dev/null || true; done' EXIT
 
 peak=0
 samples=0
