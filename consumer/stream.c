@@ -58,6 +58,7 @@ typedef struct Stream
 	int64_t		last_feedback;	/* clock_us() of the last update sent */
 	bool		backfilled;		/* the target was filled this run */
 	bool		streamed;		/* the session got as far as streaming */
+	bool		copy_failed;	/* a mid-stream copy lost its connection */
 } Stream;
 
 static SessionResult run_session(Stream *st);
@@ -128,6 +129,7 @@ stream_run(const ConsumerOptions *opts, Applier *a)
 		SessionResult r;
 
 		st.streamed = false;
+		st.copy_failed = false;
 		r = run_session(&st);
 
 		/* keep what is complete; a transaction cut short comes again */
@@ -525,7 +527,15 @@ handle_message(Stream *st, const char *buf, int len)
 			return SESSION_FATAL;
 		if (!apply_frame(st->applier, (const uint8_t *) buf + 25,
 						 (size_t) len - 25, data_start))
+		{
+			/*
+			 * A copy that lost its connection is retried: the transaction
+			 * that described the relation is rolled back and sent again.
+			 */
+			if (st->copy_failed && error_exit_code() == EXIT_RUNTIME)
+				return SESSION_RETRY;
 			return SESSION_FATAL;
+		}
 		return SESSION_CONTINUE;
 	}
 	error_set(EXIT_RUNTIME, "could not read replication message: unknown message type 0x%02x",
@@ -848,8 +858,12 @@ copy_relation_hook(void *arg, const Dsplug__Relation *rel, bool created,
 	log_info("copying table \"%s\".\"%s\": %s", rel->schema, rel->name,
 			 created ? "it is new to the target" :
 			 "it has columns new to the target");
-	return backfill_relation(st->opts, st->applier->sink, rel, copy_tick, st,
-							 copied_lsn);
+	st->copy_failed = false;
+	if (backfill_relation(st->opts, st->applier->sink, rel, copy_tick, st,
+						  copied_lsn))
+		return true;
+	st->copy_failed = true;
+	return false;
 }
 
 /*
