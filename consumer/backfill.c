@@ -836,8 +836,16 @@ copy_rows(PGconn *conn, Sink *sink, TableCopy *tc, uint64_t *position,
 				goto done;
 			pos = p;
 			tc->rows++;
-			if (tick != NULL && tc->rows % TICK_ROWS == 0)
-				tick(tick_arg);
+			if (tc->rows % TICK_ROWS == 0)
+			{
+				if (stop_requested)
+				{
+					error_set(EXIT_RUNTIME, "could not copy table %s: interrupted", tc->what);
+					goto done;
+				}
+				if (tick != NULL)
+					tick(tick_arg);
+			}
 		}
 
 		memmove(buf, buf + pos, len - pos);
