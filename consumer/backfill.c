@@ -140,7 +140,7 @@ static bool copy_table(PGconn *conn, Sink *sink, const Dsplug__Relation *rel,
 static bool copy_rows(PGconn *conn, Sink *sink, TableCopy *tc,
 					  uint64_t *position, void (*tick) (void *),
 					  void *tick_arg);
-static bool decode_row(TableCopy *tc, const uint8_t *p, const uint8_t *end);
+static bool decode_row(TableCopy *tc);
 static bool decode_value(TableCopy *tc, Dsplug__Kind kind, uint32_t typoid,
 						 const uint8_t *p, int32_t len, Dsplug__Value *v);
 static bool decode_array(TableCopy *tc, const Dsplug__Column *col,
@@ -822,7 +822,7 @@ copy_rows(PGconn *conn, Sink *sink, TableCopy *tc, uint64_t *position,
 				break;
 
 			arena_reset(&tc->arena);
-			if (!decode_row(tc, buf + pos, buf + p))
+			if (!decode_row(tc))
 				goto done;
 			change.kind = SINK_INSERT;
 			change.relation = tc->rel;
@@ -869,12 +869,9 @@ done:
  * arena's, valid until the next row.
  */
 static bool
-decode_row(TableCopy *tc, const uint8_t *p, const uint8_t *end)
+decode_row(TableCopy *tc)
 {
 	const Dsplug__Relation *rel = tc->rel;
-
-	(void) p;
-	(void) end;
 	for (size_t c = 0; c < rel->n_columns; c++)
 	{
 		const Dsplug__Column *col = rel->columns[c];

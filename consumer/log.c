@@ -15,7 +15,6 @@
  *
  *-------------------------------------------------------------------------
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
