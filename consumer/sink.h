@@ -17,12 +17,18 @@
  *		commit		close the group, recording end_lsn as applied in the
  *					same target transaction as the data
  *		abort		throw away everything since begin
+ *		sync		(optional) wait until every commit is durable, before
+ *					a clean stop confirms it
  *		close		once, at the end (an open transaction is aborted)
  *
  * and, at any time, flushed_lsn: what the target durably holds now.  The
  * consumer confirms to PostgreSQL only what flushed_lsn reports (stream.c),
  * so a synchronous sink returns its last committed end_lsn, and an
- * asynchronous one (BigQuery) what its server has acknowledged.
+ * asynchronous one (BigQuery) what its server has acknowledged; until
+ * flushed_lsn reaches the last end_lsn committed, the consumer counts the
+ * rest as in flight.  The core calls flushed_lsn often (each status update
+ * and idle moment, at least every second): an asynchronous sink can collect
+ * its acknowledgements there, or in a thread of its own.
  *
  * Every sink call that can fail returns false after error_set() with
  * EXIT_TARGET or another class; the core then stops.  Pointers passed in
@@ -121,6 +127,7 @@ typedef struct SinkOps
 							   uint64_t lsn);
 	bool		(*commit) (Sink *sink, uint64_t end_lsn);
 	void		(*abort) (Sink *sink);
+	bool		(*sync) (Sink *sink);	/* NULL: commits are durable */
 	uint64_t	(*flushed_lsn) (Sink *sink);
 	void		(*close) (Sink *sink);
 } SinkOps;

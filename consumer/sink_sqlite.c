@@ -106,6 +106,7 @@ const SinkOps sink_sqlite_ops = {
 	.set_copied = lite_set_copied,
 	.commit = sqlite_commit,
 	.abort = sqlite_abort,
+	.sync = NULL,				/* COMMIT returns once it is on disk */
 	.flushed_lsn = sqlite_flushed_lsn,
 	.close = sqlite_close,
 };

@@ -550,9 +550,13 @@ handle_message(Stream *st, const char *buf, int len)
 static SessionResult
 finish(Stream *st)
 {
+	Sink	   *sink = st->applier->sink;
 	PGresult   *res;
 
 	if (!apply_end_session(st->applier))
+		return SESSION_FATAL;
+	/* an asynchronous sink: wait until what it was given is durable */
+	if (sink->ops->sync != NULL && !sink->ops->sync(sink))
 		return SESSION_FATAL;
 	if (!send_feedback(st, true, false))
 		return SESSION_DONE;	/* nothing lost: the next run resends */
@@ -584,7 +588,8 @@ finish(Stream *st)
  *
  * It is the sink's flushed_lsn(), what the target durably holds, and never
  * more, with one exception that is still safe: when nothing is in flight
- * (no transaction being received, no open group) and the server's latest
+ * (no transaction being received, no open group, nothing the sink has not
+ * made durable yet) and the server's latest
  * keepalive reported a walEnd at or beyond everything received, that
  * walEnd.  A keepalive's walEnd is where the walsender has read WAL up to;
  * every transaction that committed before it has been sent ahead of the
@@ -605,8 +610,13 @@ confirmable_lsn(Stream *st)
 	Applier    *a = st->applier;
 	uint64_t	lsn = a->sink->ops->flushed_lsn(a->sink);
 
-	if (!apply_pending(a) && st->keepalive_lsn > lsn &&
-		st->keepalive_lsn >= st->received_lsn)
+	/*
+	 * "Nothing in flight" includes an asynchronous sink's commits that its
+	 * server has not acknowledged yet: everything given to the sink must be
+	 * durable (flushed == applied).
+	 */
+	if (!apply_pending(a) && lsn >= a->applied_lsn &&
+		st->keepalive_lsn > lsn && st->keepalive_lsn >= st->received_lsn)
 		lsn = st->keepalive_lsn;
 	if (lsn < st->sent_flush)
 		lsn = st->sent_flush;
