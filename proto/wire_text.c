@@ -61,6 +61,18 @@ static size_t format_seconds(char *buf, int64_t sec, int64_t usec,
 
 static char empty_text[1] = "";
 
+/* Write v (0 <= v) as exactly width digits, zero-padded; returns the end. */
+static inline char *
+put_digits(char *p, uint64_t v, int width)
+{
+	for (int i = width - 1; i >= 0; i--)
+	{
+		p[i] = (char) ('0' + v % 10);
+		v /= 10;
+	}
+	return p + width;
+}
+
 /*
  * Start an empty text.  No memory is taken until something is appended;
  * until then data points to a shared empty string.
@@ -406,11 +418,20 @@ wire_format_timestamp(char *buf, int64_t microseconds, bool utc_suffix)
 	}
 
 	n = format_year_date(buf, days);
-	n += (size_t) snprintf(buf + n, WIRE_DATETIME_BUFLEN - n, "T%02d:%02d:",
-						   (int) (time / USECS_PER_HOUR),
-						   (int) (time / USECS_PER_MINUTE % 60));
-	n += format_seconds(buf + n, time / USECS_PER_SEC % 60,
-						time % USECS_PER_SEC, true);
+	{
+		char	   *p = buf + n;
+
+		*p++ = 'T';
+		p = put_digits(p, (uint64_t) (time / USECS_PER_HOUR), 2);
+		*p++ = ':';
+		p = put_digits(p, (uint64_t) (time / USECS_PER_MINUTE % 60), 2);
+		*p++ = ':';
+		p = put_digits(p, (uint64_t) (time / USECS_PER_SEC % 60), 2);
+		*p++ = '.';
+		p = put_digits(p, (uint64_t) (time % USECS_PER_SEC), 6);
+		*p = '\0';
+		n = (size_t) (p - buf);
+	}
 	if (utc_suffix)
 	{
 		buf[n++] = 'Z';
@@ -803,6 +824,17 @@ format_year_date(char *buf, int64_t days)
 	int64_t		month = mp < 10 ? mp + 3 : mp - 9;
 	int64_t		year = yoe + era * 400 + (month <= 2);
 
+	if (year >= 0 && year <= 9999)
+	{
+		char	   *p = put_digits(buf, (uint64_t) year, 4);
+
+		*p++ = '-';
+		p = put_digits(p, (uint64_t) month, 2);
+		*p++ = '-';
+		p = put_digits(p, (uint64_t) day, 2);
+		*p = '\0';
+		return 10;
+	}
 	if (year < 0)
 		return (size_t) snprintf(buf, WIRE_DATETIME_BUFLEN, "-%04lld-%02d-%02d",
 								 (long long) -year, (int) month, (int) day);
