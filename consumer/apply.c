@@ -36,6 +36,37 @@
  * transactions that ended before the snapshot's consistent point are in
  * the copy and are skipped, later ones are applied.
  *
+ * Streamed transactions (--streaming).  Chunks of an in-progress
+ * transaction are kept aside in a spool file per top-level xid (spool.c);
+ * a stream_abort of a subtransaction marks its records to be dropped, one
+ * of the whole transaction deletes the spool.  At stream_commit the spool
+ * is replayed as one source transaction with the commit's LSN, its data
+ * records numbered from 0 in order (proto/WIRE.md), so the positions are
+ * those the transaction would have had unstreamed, and the same when the
+ * server sends it again.  It is skipped like any transaction if its commit
+ * record starts before applied_lsn.  Nothing of a streamed transaction
+ * reaches the sink before its commit, and nothing needs to survive a
+ * session: the slot is only confirmed up to what the target holds, the
+ * transaction has not committed before that, so the server streams it again
+ * from its start.
+ *
+ * Prepared transactions (two-phase).  A prepared transaction's batches (or
+ * its chunks, when streamed) are spooled the same way and applied only at
+ * COMMIT PREPARED, with that commit's LSN; ROLLBACK PREPARED drops them.
+ * After a restart PostgreSQL does not send again a PREPARE whose record
+ * starts before the slot's confirmed position (decode.c, DecodePrepare),
+ * and at COMMIT PREPARED it then sends only the commit
+ * (reorderbuffer.c, ReorderBufferFinishPrepared, for prepares after the
+ * slot's two_phase_at).  So instead of keeping prepared data durably, the
+ * consumer never confirms past the PREPARE of a prepared transaction that
+ * the target does not durably hold: a PrepareHold lasts from the PREPARE
+ * until the COMMIT PREPARED is committed in the target (or ROLLBACK
+ * PREPARED arrives), and stream.c caps the confirmed position at the
+ * earliest hold, and starts two-phase sessions from the slot's confirmed
+ * position rather than from the target's.  The skip rule above is applied
+ * to the COMMIT PREPARED, never to the PREPARE: a prepared transaction
+ * whose PREPARE starts before applied_lsn may well commit after it.
+ *
  * consumer/apply.c
  *
  *-------------------------------------------------------------------------
@@ -79,6 +110,27 @@ typedef struct Pool
 
 static Pool decoder_pool;
 
+static bool apply_prepared_batch(Applier *a, const WireBatch *b,
+								 uint64_t position);
+static bool apply_control(Applier *a, const WireBatch *b, uint64_t position);
+static bool replay_spool(Applier *a, Spool *s, uint64_t commit_lsn,
+						 int64_t commit_time);
+static bool replay_batch(Applier *a, Spool *s, const Dsplug__Batch *batch,
+						 uint32_t *position);
+static bool replay_relation(Applier *a, Dsplug__Relation *rel);
+static void replay_relations_free(Applier *a);
+static const Dsplug__Relation *current_relation(Applier *a, uint32_t oid);
+static bool transaction_done(Applier *a, uint32_t xid, uint64_t end_lsn,
+							 bool skipped);
+static bool check_end(Applier *a, const char *what, uint32_t xid,
+					  uint64_t start_lsn, uint64_t end_lsn, uint64_t position);
+static Spool *spool_lookup(Applier *a, uint32_t xid, bool create);
+static void spool_forget(Applier *a, Spool *s);
+static void spools_forget_all(Applier *a);
+static void hold_add(Applier *a, uint32_t xid, uint64_t prepare_lsn);
+static PrepareHold *hold_find(Applier *a, uint32_t xid);
+static void hold_remove(Applier *a, uint32_t xid);
+static void undescribed_add(Applier *a, uint32_t oid);
 static bool begin_group(Applier *a);
 static bool commit_group(Applier *a);
 static void abort_group(Applier *a);
@@ -114,21 +166,27 @@ apply_init(Applier *a, Sink *sink, const ConsumerOptions *opts,
 void
 apply_destroy(Applier *a)
 {
+	spools_forget_all(a);
 	wire_decoder_destroy(a->decoder);
 	free(a->copied);
 	free(a->undescribed);
+	free(a->spools);
+	free(a->holds);
+	free(a->replay_rels);
 	a->decoder = NULL;
 }
 
 /*
- * A new session starts (a connection, a replay file): its first frame
- * carries the session-start flag and relations are described again.
+ * A new session starts (a connection, a replay file) at start_lsn, the
+ * position the server sends from: its first frame carries the
+ * session-start flag and relations are described again.
  */
 void
-apply_new_session(Applier *a)
+apply_new_session(Applier *a, uint64_t start_lsn)
 {
 	wire_decoder_reset(a->decoder);
 	a->nundescribed = 0;
+	a->session_lsn = start_lsn;
 }
 
 /*
@@ -139,6 +197,8 @@ apply_new_session(Applier *a)
 bool
 apply_end_session(Applier *a)
 {
+	bool		ok;
+
 	if (a->in_txn)
 	{
 		if (!a->skipping)
@@ -146,7 +206,43 @@ apply_end_session(Applier *a)
 		a->in_txn = false;
 		a->skipping = false;
 	}
-	return commit_group(a);
+	ok = commit_group(a);
+
+	/*
+	 * Streamed and prepared transactions not yet in the target come again
+	 * in the next session, from their start (the slot is not confirmed past
+	 * them): forget them, and the holds with them, since the next session
+	 * starts at or before the earliest one and sets them again.
+	 */
+	spools_forget_all(a);
+	a->nholds = 0;
+	return ok;
+}
+
+/*
+ * The earliest PREPARE the slot must not be confirmed past, INVALID_LSN if
+ * none.  Holds whose COMMIT PREPARED the target now durably holds are
+ * released here.
+ */
+uint64_t
+apply_hold_lsn(Applier *a)
+{
+	uint64_t	flushed = a->sink->ops->flushed_lsn(a->sink);
+	uint64_t	lsn = INVALID_LSN;
+	size_t		n = 0;
+
+	for (size_t i = 0; i < a->nholds; i++)
+	{
+		PrepareHold *h = &a->holds[i];
+
+		if (h->resolved_end_lsn != INVALID_LSN && flushed >= h->resolved_end_lsn)
+			continue;
+		a->holds[n++] = *h;
+		if (lsn == INVALID_LSN || h->prepare_lsn < lsn)
+			lsn = h->prepare_lsn;
+	}
+	a->nholds = n;
+	return lsn;
 }
 
 /* Something is in flight: a transaction being received or an open group. */
@@ -195,7 +291,8 @@ apply_frame(Applier *a, const uint8_t *frame, size_t len, uint64_t position)
 
 	/* a session-start frame in the middle of one: the sender restarted */
 	if (len >= DSPLUG_FRAME_HEADER_SIZE &&
-		(frame[1] & DSPLUG_FRAME_SESSION_START) && a->in_txn)
+		(frame[1] & DSPLUG_FRAME_SESSION_START) &&
+		(a->in_txn || a->nspools > 0))
 	{
 		if (!apply_end_session(a))
 			return false;
@@ -211,19 +308,26 @@ apply_frame(Applier *a, const uint8_t *frame, size_t len, uint64_t position)
 	}
 	batch = b->batch;
 
-	/*
-	 * Streaming and two-phase are only sent to sessions that ask for them
-	 * (this consumer does not), or by a slot created with two_phase, which
-	 * stream.c refuses.  Applying a prepared transaction as if committed
-	 * would be wrong, so whatever brings one is an error.
-	 */
-	if (b->in_stream_chunk || b->prepared || batch->stream_commit != NULL ||
-		batch->stream_abort != NULL || batch->prepare != NULL ||
-		batch->commit_prepared != NULL || batch->rollback_prepared != NULL)
+	/* a chunk of a streamed transaction: kept aside until its end */
+	if (b->in_stream_chunk)
 	{
-		error_set(EXIT_SERVER, "could not apply frame: it holds a streamed or prepared transaction, which dsplug-consumer does not request or support");
-		return false;
+		for (size_t i = 0; i < b->nitems; i++)
+		{
+			/* the session's description changed; the sink's did not */
+			if (b->items[i].record->kind_case == DSPLUG__RECORD__KIND_RELATION)
+				undescribed_add(a, b->items[i].record->relation->oid);
+		}
+		return spool_write_batch(spool_lookup(a, b->stream_xid, true), b,
+								 a->decoder);
 	}
+	if (b->prepared)
+		return apply_prepared_batch(a, b, position);
+
+	/* the lone end of a streamed or prepared transaction */
+	if (batch->stream_commit != NULL || batch->stream_abort != NULL ||
+		batch->prepare != NULL || batch->commit_prepared != NULL ||
+		batch->rollback_prepared != NULL)
+		return apply_control(a, b, position);
 
 	/* a lone non-transactional logical message: nothing to apply */
 	if (!b->in_transaction)
@@ -253,14 +357,7 @@ apply_frame(Applier *a, const uint8_t *frame, size_t len, uint64_t position)
 				if (a->skipping)
 				{
 					/* later changes follow it: describe it then */
-					if (a->nundescribed == a->undescribed_cap)
-					{
-						a->undescribed_cap = a->undescribed_cap > 0 ?
-							a->undescribed_cap * 2 : 16;
-						a->undescribed = xrealloc(a->undescribed,
-												  a->undescribed_cap * sizeof(uint32_t));
-					}
-					a->undescribed[a->nundescribed++] = item->record->relation->oid;
+					undescribed_add(a, item->record->relation->oid);
 				}
 				else if (!apply_relation(a, item->record->relation))
 					return false;
@@ -283,50 +380,532 @@ apply_frame(Applier *a, const uint8_t *frame, size_t len, uint64_t position)
 
 	if (b->ends_transaction)
 	{
-		uint64_t	end_lsn = batch->commit->end_lsn;
+		bool		skipped = a->skipping;
 
-		if (end_lsn <= a->commit_lsn ||
-			(position != INVALID_LSN && end_lsn != position))
-		{
-			error_set(EXIT_RUNTIME, "could not apply transaction %u: its commit record at %X/%X ends at %X/%X, but its frame is at %X/%X",
-					  b->xid, LSN_FORMAT_ARGS(a->commit_lsn), LSN_FORMAT_ARGS(end_lsn),
-					  LSN_FORMAT_ARGS(position));
+		if (!check_end(a, "transaction", b->xid, a->commit_lsn,
+					   batch->commit->end_lsn, position))
 			return false;
-		}
-		/* skipped as ending before applied_lsn: it must, or it is lost */
-		if (a->skipping && end_lsn > a->applied_lsn)
-		{
-			error_set(EXIT_RUNTIME, "could not skip transaction %u: its commit record starts at %X/%X, before the target's position %X/%X, but ends after it at %X/%X",
-					  b->xid, LSN_FORMAT_ARGS(a->commit_lsn),
-					  LSN_FORMAT_ARGS(a->applied_lsn), LSN_FORMAT_ARGS(end_lsn));
-			return false;
-		}
-
-		if (!a->skipping)
-		{
-			a->group_txns++;
-			a->txns++;
-			a->last_commit_time = a->commit_time;
-		}
-		if (end_lsn > a->applied_lsn)
-			a->applied_lsn = end_lsn;
 		a->in_txn = false;
 		a->skipping = false;
-		if (a->ncopied > 0)
-			copied_prune(a);
-
-		if (a->opts->endpos != INVALID_LSN && a->applied_lsn >= a->opts->endpos)
-		{
-			a->endpos_reached = true;
-			return commit_group(a);
-		}
-		if (a->group_open &&
-			(a->group_txns >= a->opts->group_txns ||
-			 a->group_bytes >= a->opts->group_bytes ||
-			 clock_us() - a->group_started >= (int64_t) a->opts->group_ms * 1000))
-			return commit_group(a);
+		return transaction_done(a, b->xid, batch->commit->end_lsn, skipped);
 	}
 	return true;
+}
+
+/*
+ * A batch of a prepared (two-phase, not streamed) transaction: kept aside
+ * until COMMIT PREPARED, and the slot held at its PREPARE from its first
+ * batch on.  Its last batch carries the prepare.
+ */
+static bool
+apply_prepared_batch(Applier *a, const WireBatch *b, uint64_t position)
+{
+	const Dsplug__Batch *batch = b->batch;
+
+	if (batch->begin != NULL)
+	{
+		/* a prepared transaction sent again in this session replaces it */
+		Spool	   *old = spool_lookup(a, b->xid, false);
+
+		if (old != NULL)
+			spool_forget(a, old);
+		a->receiving = spool_lookup(a, b->xid, true);
+		hold_add(a, b->xid, b->commit_lsn);
+	}
+	if (a->receiving == NULL || a->receiving->xid != b->xid)
+	{
+		error_set(EXIT_RUNTIME, "could not apply prepared transaction %u: a batch of it arrived without its first batch",
+				  b->xid);
+		return false;
+	}
+	if (!spool_write_batch(a->receiving, b, a->decoder))
+		return false;
+	if (batch->prepare != NULL)
+	{
+		if (!check_end(a, "PREPARE TRANSACTION of", b->xid, b->commit_lsn,
+					   batch->prepare->end_lsn, position))
+			return false;
+		a->receiving->gid = xstrdup(batch->prepare->gid);
+		a->receiving->prepare_lsn = b->commit_lsn;
+		a->receiving = NULL;
+		if (batch->prepare->end_lsn > a->session_lsn)
+			a->session_lsn = batch->prepare->end_lsn;
+	}
+	return true;
+}
+
+/*
+ * The lone end of a streamed or prepared transaction: stream_commit,
+ * stream_abort, the prepare of a streamed transaction, COMMIT PREPARED,
+ * ROLLBACK PREPARED.
+ */
+static bool
+apply_control(Applier *a, const WireBatch *b, uint64_t position)
+{
+	const Dsplug__Batch *batch = b->batch;
+	Spool	   *s;
+
+	if (batch->stream_abort != NULL)
+	{
+		const Dsplug__StreamAbort *ab = batch->stream_abort;
+
+		s = spool_lookup(a, ab->xid, false);
+		if (s == NULL)
+			return true;		/* nothing of it was kept */
+		if (ab->subxid == ab->xid || ab->subxid == 0)
+			spool_forget(a, s);
+		else
+			spool_abort_subxact(s, ab->subxid);
+		return true;
+	}
+
+	if (batch->stream_commit != NULL)
+	{
+		const Dsplug__StreamCommit *sc = batch->stream_commit;
+		bool		skip = sc->commit_lsn < a->applied_lsn;
+
+		if (!check_end(a, "streamed transaction", sc->xid, sc->commit_lsn,
+					   sc->end_lsn, position))
+			return false;
+		s = spool_lookup(a, sc->xid, false);
+		if (!skip && s != NULL &&
+			!replay_spool(a, s, sc->commit_lsn, sc->commit_time))
+			return false;
+		if (s != NULL)
+			spool_forget(a, s);
+		return transaction_done(a, sc->xid, sc->end_lsn, skip);
+	}
+
+	if (batch->prepare != NULL)
+	{
+		const Dsplug__Prepare *pr = batch->prepare;
+
+		/* a streamed transaction prepared: its chunks wait for the commit */
+		if (!check_end(a, "PREPARE TRANSACTION of", pr->xid, pr->prepare_lsn,
+					   pr->end_lsn, position))
+			return false;
+		s = spool_lookup(a, pr->xid, true);
+		free(s->gid);
+		s->gid = xstrdup(pr->gid);
+		s->prepare_lsn = pr->prepare_lsn;
+		hold_add(a, pr->xid, pr->prepare_lsn);
+		if (pr->end_lsn > a->session_lsn)
+			a->session_lsn = pr->end_lsn;
+		return true;
+	}
+
+	if (batch->commit_prepared != NULL)
+	{
+		const Dsplug__CommitPrepared *cp = batch->commit_prepared;
+		bool		skip = cp->commit_lsn < a->applied_lsn;
+		PrepareHold *h;
+
+		if (!check_end(a, "COMMIT PREPARED of", cp->xid, cp->commit_lsn,
+					   cp->end_lsn, position))
+			return false;
+		s = spool_lookup(a, cp->xid, false);
+		if (s != NULL && (s->gid == NULL || strcmp(s->gid, cp->gid) != 0))
+		{
+			error_set(EXIT_RUNTIME, "could not apply COMMIT PREPARED '%s' of transaction %u: the transaction was prepared as '%s'",
+					  cp->gid, cp->xid, s->gid != NULL ? s->gid : "(not prepared)");
+			return false;
+		}
+		if (skip)
+		{
+			/* in the target already (as its end LSN shows) */
+			if (s != NULL)
+				spool_forget(a, s);
+			hold_remove(a, cp->xid);
+			return transaction_done(a, cp->xid, cp->end_lsn, true);
+		}
+		if (s == NULL)
+		{
+			error_set(EXIT_RUNTIME, "could not apply COMMIT PREPARED '%s' of transaction %u at %X/%X: its prepared transaction was not received in this session",
+					  cp->gid, cp->xid, LSN_FORMAT_ARGS(cp->commit_lsn));
+			return false;
+		}
+		if (!replay_spool(a, s, cp->commit_lsn, cp->commit_time))
+			return false;
+		spool_forget(a, s);
+
+		/* released once the target holds the commit durably */
+		h = hold_find(a, cp->xid);
+		if (h != NULL)
+			h->resolved_end_lsn = cp->end_lsn;
+		return transaction_done(a, cp->xid, cp->end_lsn, false);
+	}
+
+	/* ROLLBACK PREPARED: nothing of it ever reached the target */
+	s = spool_lookup(a, batch->rollback_prepared->xid, false);
+	if (s != NULL)
+		spool_forget(a, s);
+	hold_remove(a, batch->rollback_prepared->xid);
+	if (batch->rollback_prepared->end_lsn > a->session_lsn)
+		a->session_lsn = batch->rollback_prepared->end_lsn;
+	return true;
+}
+
+/*
+ * The end of a transaction, prepared transaction's PREPARE or COMMIT
+ * PREPARED is where its frame says: the walsender writes that frame at the
+ * end of the record.  Returns false after error_set() otherwise.
+ */
+static bool
+check_end(Applier *a, const char *what, uint32_t xid, uint64_t start_lsn,
+		  uint64_t end_lsn, uint64_t position)
+{
+	if (end_lsn <= start_lsn ||
+		(position != INVALID_LSN && end_lsn != position))
+	{
+		error_set(EXIT_RUNTIME, "could not apply %s %u: its record at %X/%X ends at %X/%X, but its frame is at %X/%X",
+				  what, xid, LSN_FORMAT_ARGS(start_lsn), LSN_FORMAT_ARGS(end_lsn),
+				  LSN_FORMAT_ARGS(position));
+		return false;
+	}
+	/* skipped as ending before applied_lsn: it must, or it is lost */
+	if (start_lsn < a->applied_lsn && end_lsn > a->applied_lsn &&
+		strncmp(what, "PREPARE", 7) != 0)
+	{
+		error_set(EXIT_RUNTIME, "could not skip %s %u: its record starts at %X/%X, before the target's position %X/%X, but ends after it at %X/%X",
+				  what, xid, LSN_FORMAT_ARGS(start_lsn),
+				  LSN_FORMAT_ARGS(a->applied_lsn), LSN_FORMAT_ARGS(end_lsn));
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A source transaction ended at end_lsn, applied to the open group or
+ * skipped: count it, move applied_lsn, and commit the group when it is
+ * full, old enough, or at --endpos.
+ */
+static bool
+transaction_done(Applier *a, uint32_t xid, uint64_t end_lsn, bool skipped)
+{
+	(void) xid;
+	if (!skipped)
+	{
+		a->group_txns++;
+		a->txns++;
+		a->last_commit_time = a->commit_time;
+	}
+	if (end_lsn > a->applied_lsn)
+		a->applied_lsn = end_lsn;
+	if (end_lsn > a->session_lsn)
+		a->session_lsn = end_lsn;
+	if (a->ncopied > 0)
+		copied_prune(a);
+
+	if (a->opts->endpos != INVALID_LSN && a->applied_lsn >= a->opts->endpos)
+	{
+		a->endpos_reached = true;
+		return commit_group(a);
+	}
+	if (a->group_open &&
+		(a->group_txns >= a->opts->group_txns ||
+		 a->group_bytes >= a->opts->group_bytes ||
+		 clock_us() - a->group_started >= (int64_t) a->opts->group_ms * 1000))
+		return commit_group(a);
+	return true;
+}
+
+/*
+ * Apply a spooled transaction as one source transaction committed at
+ * commit_lsn, into the open group: descriptions as they were spooled, data
+ * records numbered from 0 in order, those of rolled-back subtransactions
+ * dropped.  The spool is local, so the transaction cannot be cut short by
+ * the stream; it shares the group with its neighbours.
+ */
+static bool
+replay_spool(Applier *a, Spool *s, uint64_t commit_lsn, int64_t commit_time)
+{
+	uint32_t	position = 0;
+	bool		ok = true;
+
+	a->commit_lsn = commit_lsn;
+	a->commit_time = commit_time;
+	a->group_bytes += s->bytes;
+	if (!begin_group(a) || !spool_rewind(s))
+		return false;
+
+	a->replaying = true;
+	for (;;)
+	{
+		Dsplug__Relation *rel;
+		Dsplug__Batch *batch;
+		SpoolEntry e = spool_read(s, &rel, &batch);
+
+		if (e == SPOOL_END)
+			break;
+		if (e == SPOOL_ERROR)
+		{
+			ok = false;
+			break;
+		}
+		if (e == SPOOL_RELATION_ENTRY)
+		{
+			if (!replay_relation(a, rel))
+			{
+				ok = false;
+				break;
+			}
+			continue;
+		}
+		ok = replay_batch(a, s, batch, &position);
+		dsplug__batch__free_unpacked(batch, NULL);
+		if (!ok)
+			break;
+	}
+
+	/*
+	 * The sink now follows the spool's descriptions, the session's decoder
+	 * its own latest ones: have the sink take the latter before the next
+	 * change of those relations.
+	 */
+	for (size_t i = 0; i < a->nreplay_rels; i++)
+		undescribed_add(a, a->replay_rels[i].oid);
+	replay_relations_free(a);
+	a->replaying = false;
+	return ok;
+}
+
+/* The records of one spooled batch. */
+static bool
+replay_batch(Applier *a, Spool *s, const Dsplug__Batch *batch,
+			 uint32_t *position)
+{
+	for (size_t i = 0; i < batch->n_records; i++)
+	{
+		const Dsplug__Record *rec = batch->records[i];
+		WireItem	item;
+		const Dsplug__Change *ch = NULL;
+
+		if (rec->kind_case == DSPLUG__RECORD__KIND_RELATION)
+		{
+			Dsplug__Relation *copy;
+			uint8_t    *packed;
+			size_t		len;
+
+			/* it outlives its batch: keep a copy of its own */
+			len = dsplug__relation__get_packed_size(rec->relation);
+			packed = xmalloc(len);
+			dsplug__relation__pack(rec->relation, packed);
+			copy = dsplug__relation__unpack(NULL, len, packed);
+			free(packed);
+			if (copy == NULL)
+			{
+				error_set(EXIT_RUNTIME, "could not copy a description of relation %u: out of memory",
+						  rec->relation->oid);
+				return false;
+			}
+			if (!replay_relation(a, copy))
+				return false;
+			continue;
+		}
+
+		/* a data record: it has a position, unless it was rolled back */
+		if (spool_aborted(s, rec->xid))
+			continue;
+		item.record = rec;
+		item.relation = NULL;
+		item.position = (*position)++;
+		switch (rec->kind_case)
+		{
+			case DSPLUG__RECORD__KIND_INSERT:
+				ch = rec->insert;
+				break;
+			case DSPLUG__RECORD__KIND_UPDATE:
+				ch = rec->update;
+				break;
+			case DSPLUG__RECORD__KIND_DELETE:
+				ch = rec->delete_;
+				break;
+			case DSPLUG__RECORD__KIND_TRUNCATE:
+				if (!apply_truncate(a, &item))
+					return false;
+				continue;
+			default:
+				/* logical messages are not applied to tables */
+				continue;
+		}
+		item.relation = current_relation(a, ch->relation);
+		if (item.relation == NULL ||
+			(ch->new_ != NULL && ch->new_->n_values != item.relation->n_columns) ||
+			(ch->old != NULL && ch->old->n_values != item.relation->n_columns))
+		{
+			error_set(EXIT_RUNTIME, "could not apply a spooled change of relation %u in transaction %u: it does not match the relation's description",
+					  ch->relation, s->xid);
+			return false;
+		}
+		if (!apply_change(a, &item))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A description read back during a replay (owned, unpacked with malloc):
+ * the relation's changes follow it from here on, and so does the sink.
+ */
+static bool
+replay_relation(Applier *a, Dsplug__Relation *rel)
+{
+	size_t		i;
+
+	for (i = 0; i < a->nreplay_rels; i++)
+	{
+		if (a->replay_rels[i].oid == rel->oid)
+			break;
+	}
+	if (i == a->nreplay_rels)
+	{
+		if (a->nreplay_rels == a->replay_rels_cap)
+		{
+			a->replay_rels_cap = a->replay_rels_cap > 0 ?
+				a->replay_rels_cap * 2 : 8;
+			a->replay_rels = xrealloc(a->replay_rels,
+									  a->replay_rels_cap * sizeof(SpooledRelation));
+		}
+		a->nreplay_rels++;
+	}
+	else
+		dsplug__relation__free_unpacked(a->replay_rels[i].rel, NULL);
+	a->replay_rels[i].oid = rel->oid;
+	a->replay_rels[i].rel = rel;
+	return apply_relation(a, rel);
+}
+
+static void
+replay_relations_free(Applier *a)
+{
+	for (size_t i = 0; i < a->nreplay_rels; i++)
+		dsplug__relation__free_unpacked(a->replay_rels[i].rel, NULL);
+	a->nreplay_rels = 0;
+}
+
+/*
+ * The description a change of relation oid follows: the spool's while a
+ * spool is replayed, the session's otherwise.
+ */
+static const Dsplug__Relation *
+current_relation(Applier *a, uint32_t oid)
+{
+	if (!a->replaying)
+		return wire_decoder_relation(a->decoder, oid);
+	for (size_t i = 0; i < a->nreplay_rels; i++)
+	{
+		if (a->replay_rels[i].oid == oid)
+			return a->replay_rels[i].rel;
+	}
+	return NULL;
+}
+
+/* The spool of top-level transaction xid; with create, made if missing. */
+static Spool *
+spool_lookup(Applier *a, uint32_t xid, bool create)
+{
+	const char *dir = a->opts->spool_dir;
+
+	for (size_t i = 0; i < a->nspools; i++)
+	{
+		if (a->spools[i]->xid == xid)
+			return a->spools[i];
+	}
+	if (!create)
+		return NULL;
+	if (a->nspools == a->spools_cap)
+	{
+		a->spools_cap = a->spools_cap > 0 ? a->spools_cap * 2 : 8;
+		a->spools = xrealloc(a->spools, a->spools_cap * sizeof(Spool *));
+	}
+	a->spools[a->nspools] = spool_create(dir != NULL ? dir : "/tmp", xid);
+	return a->spools[a->nspools++];
+}
+
+static void
+spool_forget(Applier *a, Spool *s)
+{
+	for (size_t i = 0; i < a->nspools; i++)
+	{
+		if (a->spools[i] == s)
+		{
+			a->spools[i] = a->spools[--a->nspools];
+			break;
+		}
+	}
+	if (a->receiving == s)
+		a->receiving = NULL;
+	spool_destroy(s);
+}
+
+static void
+spools_forget_all(Applier *a)
+{
+	for (size_t i = 0; i < a->nspools; i++)
+		spool_destroy(a->spools[i]);
+	a->nspools = 0;
+	a->receiving = NULL;
+}
+
+static void
+hold_add(Applier *a, uint32_t xid, uint64_t prepare_lsn)
+{
+	PrepareHold *h = hold_find(a, xid);
+
+	if (h == NULL)
+	{
+		if (a->nholds == a->holds_cap)
+		{
+			a->holds_cap = a->holds_cap > 0 ? a->holds_cap * 2 : 8;
+			a->holds = xrealloc(a->holds, a->holds_cap * sizeof(PrepareHold));
+		}
+		h = &a->holds[a->nholds++];
+	}
+	h->xid = xid;
+	h->prepare_lsn = prepare_lsn;
+	h->resolved_end_lsn = INVALID_LSN;
+}
+
+static PrepareHold *
+hold_find(Applier *a, uint32_t xid)
+{
+	for (size_t i = 0; i < a->nholds; i++)
+	{
+		if (a->holds[i].xid == xid)
+			return &a->holds[i];
+	}
+	return NULL;
+}
+
+static void
+hold_remove(Applier *a, uint32_t xid)
+{
+	for (size_t i = 0; i < a->nholds; i++)
+	{
+		if (a->holds[i].xid == xid)
+		{
+			a->holds[i] = a->holds[--a->nholds];
+			return;
+		}
+	}
+}
+
+static void
+undescribed_add(Applier *a, uint32_t oid)
+{
+	for (size_t i = 0; i < a->nundescribed; i++)
+	{
+		if (a->undescribed[i] == oid)
+			return;
+	}
+	if (a->nundescribed == a->undescribed_cap)
+	{
+		a->undescribed_cap = a->undescribed_cap > 0 ?
+			a->undescribed_cap * 2 : 16;
+		a->undescribed = xrealloc(a->undescribed,
+								  a->undescribed_cap * sizeof(uint32_t));
+	}
+	a->undescribed[a->nundescribed++] = oid;
 }
 
 static bool
@@ -433,7 +1012,7 @@ apply_change(Applier *a, const WireItem *item)
 			change.kind = SINK_DELETE;
 			break;
 	}
-	if (a->nundescribed > 0 &&
+	if (a->nundescribed > 0 && !a->replaying &&
 		!describe_if_needed(a, ch->relation, item->relation))
 		return false;
 	if (a->ncopied > 0 && copied_skips(a, ch->relation))
@@ -464,17 +1043,25 @@ apply_truncate(Applier *a, const WireItem *item)
 	rels = xmalloc(sizeof(Dsplug__Relation *) * (tr->n_relations + 1));
 	for (size_t i = 0; i < tr->n_relations; i++)
 	{
-		if (a->nundescribed > 0 &&
+		if (a->nundescribed > 0 && !a->replaying &&
 			!describe_if_needed(a, tr->relations[i],
-								wire_decoder_relation(a->decoder, tr->relations[i])))
+								current_relation(a, tr->relations[i])))
 		{
 			free(rels);
 			return false;
 		}
 		if (a->ncopied > 0 && copied_skips(a, tr->relations[i]))
 			continue;
-		/* the decoder checked that every relation was described */
-		rels[n++] = wire_decoder_relation(a->decoder, tr->relations[i]);
+		/* the decoder (or spool.c) made sure every relation was described */
+		rels[n] = current_relation(a, tr->relations[i]);
+		if (rels[n] == NULL)
+		{
+			error_set(EXIT_RUNTIME, "could not truncate relation %u: it was not described",
+					  tr->relations[i]);
+			free(rels);
+			return false;
+		}
+		n++;
 	}
 	ok = begin_group(a) &&
 		a->sink->ops->truncate(a->sink, rels, n, tr->cascade,

@@ -13,6 +13,8 @@
  *						of the server (--record, --replay)
  *		apply.c			frames -> WireBatch (proto/wire_decode.c) -> sink
  *						calls, grouped into target transactions
+ *		spool.c			streamed and prepared transactions kept aside in
+ *						files until they commit
  *		backfill.c		the initial copy of the published tables under a
  *						snapshot consistent with the stream
  *		sink.h			the seam every target implements
@@ -28,6 +30,7 @@
 #define DSPLUG_CONSUMER_H
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -82,6 +85,8 @@ typedef struct ConsumerOptions
 	const char *compression;
 	const char *compression_level;
 	const char *batch_size;
+	bool		streaming;		/* streaming 'on': in-progress transactions */
+	bool		two_phase;		/* two_phase 'on': prepared transactions */
 
 	/* grouping of source transactions into target transactions */
 	int			group_txns;
@@ -91,6 +96,8 @@ typedef struct ConsumerOptions
 	int			status_interval;	/* seconds; 0: no status lines */
 	int			feedback_interval;	/* seconds between standby status
 									 * updates */
+	const char *spool_dir;		/* where streamed and prepared transactions
+								 * wait for their end (spool.c) */
 	const char *record_file;
 	const char *replay_file;
 	bool		quiet;
@@ -113,6 +120,63 @@ typedef struct CopiedRelation
 	uint32_t	oid;
 	uint64_t	lsn;
 } CopiedRelation;
+
+/*
+ * A top-level transaction kept aside until it ends (spool.c): the chunks of
+ * a streamed transaction, the batches of a prepared one.  Records live in
+ * an unlinked file; only what replay needs to filter them lives here.
+ */
+typedef struct Spool
+{
+	uint32_t	xid;
+	const char *dir;
+	FILE	   *file;			/* NULL until the first entry */
+	uint64_t	bytes;			/* written to the file */
+	uint64_t	batches;
+
+	/* set once prepared: PREPARE TRANSACTION's gid and record LSN */
+	char	   *gid;
+	uint64_t	prepare_lsn;
+
+	/* subtransactions rolled back (stream_abort of a subxid) */
+	uint32_t   *aborted;
+	size_t		naborted;
+	size_t		aborted_cap;
+	bool		aborted_sorted;
+
+	/* relations with a description in the file */
+	uint32_t   *described;
+	size_t		ndescribed;
+	size_t		described_cap;
+} Spool;
+
+typedef enum SpoolEntry
+{
+	SPOOL_END,
+	SPOOL_RELATION_ENTRY,
+	SPOOL_BATCH_ENTRY,
+	SPOOL_ERROR
+} SpoolEntry;
+
+/*
+ * A prepared transaction the slot must not be confirmed past (apply.c,
+ * "Prepared transactions"): its PREPARE record's LSN, and once its COMMIT
+ * PREPARED is applied, that commit's end LSN, which the target must hold
+ * durably before the hold is released.
+ */
+typedef struct PrepareHold
+{
+	uint32_t	xid;
+	uint64_t	prepare_lsn;
+	uint64_t	resolved_end_lsn;	/* INVALID_LSN while unresolved */
+} PrepareHold;
+
+/* A relation description read back from a spool during its replay. */
+typedef struct SpooledRelation
+{
+	uint32_t	oid;
+	Dsplug__Relation *rel;		/* unpacked with malloc, owned */
+} SpooledRelation;
 
 /*
  * The apply step (apply.c): decodes frames and applies their batches to
@@ -155,6 +219,31 @@ typedef struct Applier
 	size_t		nundescribed;
 	size_t		undescribed_cap;
 
+	/*
+	 * End of the last transaction, PREPARE, or end of a prepared
+	 * transaction received whole in this session (applied, skipped or
+	 * kept aside), or the session's start point: the stream has reached
+	 * it.  See stream.c, confirmable_lsn.
+	 */
+	uint64_t	session_lsn;
+
+	/* streamed and prepared transactions kept aside (spool.c) */
+	Spool	  **spools;
+	size_t		nspools;
+	size_t		spools_cap;
+	Spool	   *receiving;		/* a prepared transaction's batches arrive */
+
+	/* prepared transactions the slot must not be confirmed past */
+	PrepareHold *holds;
+	size_t		nholds;
+	size_t		holds_cap;
+
+	/* during a spool's replay: its descriptions (NULL otherwise) */
+	SpooledRelation *replay_rels;
+	size_t		nreplay_rels;
+	size_t		replay_rels_cap;
+	bool		replaying;
+
 	/* statistics */
 	uint64_t	changes;		/* changes applied since start */
 	uint64_t	txns;			/* source transactions applied */
@@ -166,13 +255,14 @@ typedef struct Applier
 extern void apply_init(Applier *a, Sink *sink, const ConsumerOptions *opts,
 					   uint64_t applied_lsn);
 extern void apply_destroy(Applier *a);
-extern void apply_new_session(Applier *a);
+extern void apply_new_session(Applier *a, uint64_t start_lsn);
 extern bool apply_frame(Applier *a, const uint8_t *frame, size_t len,
 						uint64_t position);
 extern bool apply_idle(Applier *a);
 extern bool apply_tick(Applier *a);
 extern bool apply_end_session(Applier *a);
 extern bool apply_pending(const Applier *a);
+extern uint64_t apply_hold_lsn(Applier *a);
 
 /* backfill.c */
 extern bool backfill_run(const ConsumerOptions *opts, Sink *sink,
@@ -201,6 +291,17 @@ extern bool recorder_write(Recorder *rec, uint64_t data_start,
 						   uint64_t wal_end, const uint8_t *data, size_t len);
 extern bool recorder_close(Recorder *rec);
 extern int	replay_run(const char *path, Applier *a);
+
+/* spool.c */
+extern Spool *spool_create(const char *dir, uint32_t xid);
+extern void spool_destroy(Spool *s);
+extern bool spool_write_batch(Spool *s, const WireBatch *b,
+							  const WireDecoder *dec);
+extern void spool_abort_subxact(Spool *s, uint32_t subxid);
+extern bool spool_aborted(Spool *s, uint32_t xid);
+extern bool spool_rewind(Spool *s);
+extern SpoolEntry spool_read(Spool *s, Dsplug__Relation **rel,
+							 Dsplug__Batch **batch);
 
 /* status.c */
 typedef struct Status

@@ -41,6 +41,9 @@ enum
 	OPT_COMPRESSION,
 	OPT_COMPRESSION_LEVEL,
 	OPT_BATCH_SIZE,
+	OPT_STREAMING,
+	OPT_TWO_PHASE,
+	OPT_SPOOL_DIR,
 	OPT_GROUP_TXNS,
 	OPT_GROUP_BYTES,
 	OPT_GROUP_MS,
@@ -62,6 +65,9 @@ static const struct option long_options[] = {
 	{"compression", required_argument, NULL, OPT_COMPRESSION},
 	{"compression-level", required_argument, NULL, OPT_COMPRESSION_LEVEL},
 	{"batch-size", required_argument, NULL, OPT_BATCH_SIZE},
+	{"streaming", no_argument, NULL, OPT_STREAMING},
+	{"two-phase", no_argument, NULL, OPT_TWO_PHASE},
+	{"spool-dir", required_argument, NULL, OPT_SPOOL_DIR},
 	{"group-txns", required_argument, NULL, OPT_GROUP_TXNS},
 	{"group-bytes", required_argument, NULL, OPT_GROUP_BYTES},
 	{"group-ms", required_argument, NULL, OPT_GROUP_MS},
@@ -111,6 +117,21 @@ usage(FILE *out)
 			"      --compression=zstd|none    payload compression (default zstd)\n"
 			"      --compression-level=N      zstd level 1-19 (default 1)\n"
 			"      --batch-size=SIZE          batch threshold, e.g. 256kB, 1MB (default 256kB)\n"
+			"      --streaming                receive transactions larger than the server's\n"
+			"                                 logical_decoding_work_mem while in progress\n"
+			"                                 (streaming 'on'); they wait in --spool-dir\n"
+			"                                 and are applied at their commit\n"
+			"      --two-phase                receive prepared transactions at PREPARE\n"
+			"                                 (two_phase 'on'; this marks the slot two_phase\n"
+			"                                 for good); they wait in --spool-dir and are\n"
+			"                                 applied at COMMIT PREPARED.  While one is\n"
+			"                                 pending, the slot is not confirmed past its\n"
+			"                                 PREPARE.  Slots with two_phase are always\n"
+			"                                 handled this way\n"
+			"      --spool-dir=DIR            directory for the files that hold streamed and\n"
+			"                                 prepared transactions until they end; they\n"
+			"                                 are deleted on creation and take no space\n"
+			"                                 after exit (default $TMPDIR, else /tmp)\n"
 			"\n"
 			"Target transactions (several source transactions are applied per target\n"
 			"transaction; it commits at whichever limit comes first, and whenever the\n"
@@ -263,6 +284,15 @@ main(int argc, char **argv)
 				parse_size("--batch-size", optarg);
 				opts.batch_size = optarg;
 				break;
+			case OPT_STREAMING:
+				opts.streaming = true;
+				break;
+			case OPT_TWO_PHASE:
+				opts.two_phase = true;
+				break;
+			case OPT_SPOOL_DIR:
+				opts.spool_dir = optarg;
+				break;
 			case OPT_GROUP_TXNS:
 				opts.group_txns = (int) parse_int("--group-txns", optarg, 1, INT_MAX);
 				break;
@@ -301,6 +331,12 @@ main(int argc, char **argv)
 	}
 	if (optind < argc)
 		bad_usage("unexpected argument \"%s\"", argv[optind]);
+	if (opts.spool_dir == NULL)
+	{
+		opts.spool_dir = getenv("TMPDIR");
+		if (opts.spool_dir == NULL || opts.spool_dir[0] == '\0')
+			opts.spool_dir = "/tmp";
+	}
 	if (opts.target == NULL)
 		bad_usage("--target is required");
 	if (opts.replay_file != NULL)

@@ -146,7 +146,7 @@ replay_run(const char *path, Applier *a)
 		return EXIT_RUNTIME;
 	}
 
-	apply_new_session(a);
+	apply_new_session(a, a->applied_lsn);
 	for (;;)
 	{
 		uint8_t		hdr[REPLAY_RECORD_HEADER];

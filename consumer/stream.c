@@ -56,6 +56,9 @@ typedef struct Stream
 	uint64_t	keepalive_lsn;	/* walEnd of the latest keepalive */
 	uint64_t	sent_flush;		/* flush position last sent */
 	int64_t		last_feedback;	/* clock_us() of the last update sent */
+	bool		two_phase;		/* prepared transactions are decoded: the
+								 * option was given or the slot has
+								 * two_phase */
 	bool		backfilled;		/* the target was filled this run */
 	bool		streamed;		/* the session got as far as streaming */
 	bool		copy_failed;	/* a mid-stream copy lost its connection */
@@ -70,6 +73,7 @@ static SessionResult handle_message(Stream *st, const char *buf, int len);
 static SessionResult connection_lost(Stream *st, const char *what);
 static SessionResult result_error(PGresult *res, const char *what);
 static uint64_t confirmable_lsn(Stream *st);
+static uint64_t reached_lsn(Stream *st);
 static bool send_feedback(Stream *st, bool force, bool request_reply);
 static bool wait_socket(Stream *st, int64_t timeout_us);
 static void sleep_interruptible(int ms);
@@ -277,13 +281,12 @@ prepare_slot(Stream *st)
 		PQclear(res);
 		return SESSION_FATAL;
 	}
-	if (strcmp(PQgetvalue(res, 0, 5), "t") == 0)
-	{
-		error_set(EXIT_SERVER, "could not start replication: replication slot \"%s\" was created with two_phase, which dsplug-consumer does not support",
-				  opts->slot);
-		PQclear(res);
-		return SESSION_FATAL;
-	}
+	/*
+	 * Once a slot has two_phase (created so, or marked by the first session
+	 * that asked for it), PostgreSQL decodes prepared transactions in every
+	 * session, with the option or without: they are handled either way.
+	 */
+	st->two_phase = opts->two_phase || strcmp(PQgetvalue(res, 0, 5), "t") == 0;
 	if (!PQgetisnull(res, 0, 2))
 	{
 		uint64_t	confirmed;
@@ -313,7 +316,16 @@ prepare_slot(Stream *st)
 	return SESSION_CONTINUE;
 }
 
-/* START_REPLICATION from what the target holds, with the plugin options. */
+/*
+ * START_REPLICATION from what the target holds, with the plugin options.
+ *
+ * With two-phase decoding, from the slot's confirmed position instead:
+ * the target may hold transactions that committed after the PREPARE of a
+ * transaction still prepared, and PostgreSQL sends that PREPARE again only
+ * when decoding starts at or before it (the confirmed position is held
+ * there, apply.c).  Transactions between the two positions are sent again
+ * and skipped.
+ */
 static SessionResult
 start_replication(Stream *st)
 {
@@ -322,10 +334,12 @@ start_replication(Stream *st)
 	uint64_t	start = a->sink->ops->flushed_lsn(a->sink);
 	char	   *slot = quote_ident(st->conn, opts->slot);
 	char	   *pubs = quote_literal(st->conn, opts->publications);
-	char	   *extra[3] = {NULL, NULL, NULL};
-	const char *names[3] = {"compression", "compression_level", "batch_size"};
-	const char *values[3] = {opts->compression, opts->compression_level,
-	opts->batch_size};
+	char	   *extra[5] = {NULL, NULL, NULL, NULL, NULL};
+	const char *names[5] = {"compression", "compression_level", "batch_size",
+	"streaming", "two_phase"};
+	const char *values[5] = {opts->compression, opts->compression_level,
+		opts->batch_size, opts->streaming ? "on" : NULL,
+	opts->two_phase ? "on" : NULL};
 	size_t		len;
 	char	   *sql;
 	PGresult   *res;
@@ -336,8 +350,10 @@ start_replication(Stream *st)
 		PQfreemem(pubs);
 		return connection_lost(st, "start replication");
 	}
+	if (st->two_phase && st->sent_flush < start)
+		start = st->sent_flush;
 	len = strlen(slot) + strlen(pubs) + 256;
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 5; i++)
 	{
 		if (values[i] != NULL)
 		{
@@ -356,7 +372,7 @@ start_replication(Stream *st)
 	snprintf(sql, len,
 			 "START_REPLICATION SLOT %s LOGICAL %X/%X (\"proto_version\" '%d', \"publication_names\" %s",
 			 slot, LSN_FORMAT_ARGS(start), DSPLUG_WIRE_VERSION, pubs);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 5; i++)
 	{
 		if (extra[i] == NULL)
 			continue;
@@ -378,7 +394,9 @@ start_replication(Stream *st)
 
 	log_info("streaming slot \"%s\" from %X/%X into %s", opts->slot,
 			 LSN_FORMAT_ARGS(start), a->sink->uri);
-	apply_new_session(a);
+
+	/* the server sends from the later of start and its confirmed position */
+	apply_new_session(a, start > st->sent_flush ? start : st->sent_flush);
 	st->streamed = true;
 	st->last_feedback = clock_us();
 	return SESSION_CONTINUE;
@@ -436,7 +454,7 @@ stream_loop(Stream *st)
 			if (!apply_idle(a))
 				return SESSION_FATAL;
 			if (opts->endpos != INVALID_LSN && !apply_pending(a) &&
-				confirmable_lsn(st) >= opts->endpos)
+				reached_lsn(st) >= opts->endpos)
 				return finish(st);
 			if (confirmable_lsn(st) > st->sent_flush &&
 				!send_feedback(st, false, false))
@@ -607,19 +625,56 @@ finish(Stream *st)
 static uint64_t
 confirmable_lsn(Stream *st)
 {
+	uint64_t	lsn = reached_lsn(st);
+	uint64_t	hold = apply_hold_lsn(st->applier);
+
+	/*
+	 * Two-phase: never past the PREPARE of a prepared transaction the
+	 * target does not hold durably, so that the server sends it again
+	 * after a restart (apply.c, "Prepared transactions").  The cost is
+	 * that WAL from there on is decoded again after a restart, and
+	 * transactions the target already holds are sent again and skipped.
+	 */
+	if (hold != INVALID_LSN && lsn > hold)
+		lsn = hold;
+	if (lsn < st->sent_flush)
+		lsn = st->sent_flush;
+	return lsn;
+}
+
+/*
+ * How far the target holds the stream: what confirmable_lsn() would be
+ * without the prepare holds and without its floor.  --endpos compares with
+ * this (a prepared transaction is held, not missing).
+ *
+ * It is never beyond what this session has received: a two-phase session
+ * starts at the slot's confirmed position, before the target's, and the
+ * PREPAREs between the two must be received again (and held) before the
+ * target's position may be confirmed.
+ */
+static uint64_t
+reached_lsn(Stream *st)
+{
 	Applier    *a = st->applier;
 	uint64_t	lsn = a->sink->ops->flushed_lsn(a->sink);
+	uint64_t	reached = a->session_lsn;
+	bool		caught_up = st->keepalive_lsn >= st->received_lsn &&
+		!a->in_txn && a->receiving == NULL;
 
 	/*
 	 * "Nothing in flight" includes an asynchronous sink's commits that its
 	 * server has not acknowledged yet: everything given to the sink must be
-	 * durable (flushed == applied).
+	 * durable (flushed == applied).  Streamed transactions still in
+	 * progress are not in flight: they commit after the keepalive, and the
+	 * server sends them again, whole, if the consumer stops before.
 	 */
 	if (!apply_pending(a) && lsn >= a->applied_lsn &&
-		st->keepalive_lsn > lsn && st->keepalive_lsn >= st->received_lsn)
+		st->keepalive_lsn > lsn && caught_up)
 		lsn = st->keepalive_lsn;
-	if (lsn < st->sent_flush)
-		lsn = st->sent_flush;
+	if (caught_up && st->keepalive_lsn > reached)
+		reached = st->keepalive_lsn;
+	if (lsn > reached)
+		lsn = reached;
 	return lsn;
 }
 
