@@ -187,6 +187,13 @@ apply_new_session(Applier *a, uint64_t start_lsn)
 	wire_decoder_reset(a->decoder);
 	a->nundescribed = 0;
 	a->session_lsn = start_lsn;
+
+	/*
+	 * The session starts at or before the earliest PREPARE still held (the
+	 * slot was never confirmed past it), so it sends those again and they
+	 * are held again as they come.
+	 */
+	a->nholds = 0;
 }
 
 /*
@@ -211,11 +218,10 @@ apply_end_session(Applier *a)
 	/*
 	 * Streamed and prepared transactions not yet in the target come again
 	 * in the next session, from their start (the slot is not confirmed past
-	 * them): forget them, and the holds with them, since the next session
-	 * starts at or before the earliest one and sets them again.
+	 * them): forget them.  Their holds stay until the next session starts,
+	 * so that the last status update of this one respects them.
 	 */
 	spools_forget_all(a);
-	a->nholds = 0;
 	return ok;
 }
 
