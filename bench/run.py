@@ -624,6 +624,157 @@ def run_consumer(args, work):
 
 
 # ---------------------------------------------------------------------------
+# the streamed measurement: memory of one huge transaction, streamed
+
+STREAMED_SQL = """
+DROP PUBLICATION IF EXISTS bench_stream_pub;
+DROP TABLE IF EXISTS stream_big;
+CREATE TABLE stream_big (id bigint PRIMARY KEY, payload text, n numeric, at timestamptz);
+CREATE PUBLICATION bench_stream_pub FOR TABLE stream_big;
+"""
+
+
+def proc_rss_kb(pid):
+    """(VmHWM, RssAnon) of a process in kB, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    if "VmHWM" not in fields or "RssAnon" not in fields:
+        return None				# a zombie: it has exited
+    return (int(fields["VmHWM"].split()[0]), int(fields["RssAnon"].split()[0]))
+
+
+def run_streamed(args, work):
+    """One transaction of args.streamed_rows rows, written with nothing
+    reading the slot, then streamed (streaming 'on') through the walsender
+    into dsplug-consumer --streaming, which spools it and applies it at its
+    commit into SQLite.  Peak memory of the walsender and of the consumer:
+    VmHWM (shared memory touched included, as in the walsender figures
+    above) and the largest RssAnon sampled every 50 ms (private memory:
+    what a leak or an unbounded buffer would grow)."""
+    why = consumer_available(args)
+    if why:
+        return {"not_measured": why}
+    rows = args.streamed_rows
+    psql(STREAMED_SQL)
+    psql("SELECT pg_create_logical_replication_slot('bench_stream', 'dsplug')")
+    log(f"streamed: writing one transaction of {rows:,} rows")
+    t0 = time.monotonic()
+    psql(f"INSERT INTO stream_big SELECT g, 'payload ' || md5(g::text), g / 7.0, "
+         f"'2026-11-23 10:00:00+00'::timestamptz + g * interval '1 ms' FROM generate_series(1, {rows}) g")
+    write_secs = time.monotonic() - t0
+    end = psql("SELECT pg_current_wal_lsn()")
+    wal_bytes = int(psql(f"SELECT '{end}'::pg_lsn - restart_lsn FROM pg_replication_slots "
+                         "WHERE slot_name = 'bench_stream'"))
+    mem = psql("SHOW logical_decoding_work_mem")
+    spool = os.path.join(work, "spool")
+    os.makedirs(spool, exist_ok=True)
+    target = os.path.join(work, "streamed.db")
+    cmd = [CONSUMER, "--dbname", "dbname=bench application_name=bench_stream", "--slot", "bench_stream",
+           "--publication", "bench_stream_pub", "--target", f"sqlite:{target}", "--streaming",
+           "--spool-dir", spool, "--endpos", end, "--status-interval", "0", "--quiet"]
+    log(f"streamed: dsplug-consumer --streaming up to {end}")
+    mon = Session()
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    walsender = None
+    peak = {"walsender": [0, 0], "consumer": [0, 0]}
+    spool_peak = 0
+    while proc.poll() is None:
+        if walsender is None:
+            w = mon.query("SELECT pid FROM pg_stat_replication WHERE application_name = 'bench_stream'")
+            walsender = int(w) if w else None
+        for who, pid in (("walsender", walsender), ("consumer", proc.pid)):
+            r = proc_rss_kb(pid) if pid else None
+            if r:
+                peak[who] = [max(peak[who][0], r[0]), max(peak[who][1], r[1])]
+        spool_peak = max(spool_peak, spool_bytes(proc.pid))
+        time.sleep(0.05)
+    secs = time.monotonic() - t0
+    err = proc.stderr.read()
+    stats = mon.query("SELECT stream_txns, stream_count, stream_bytes, spill_bytes FROM pg_stat_replication_slots "
+                      "WHERE slot_name = 'bench_stream'").split("|")
+    mon.close()
+    if proc.returncode != 0:
+        die(f"streamed: dsplug-consumer exited with {proc.returncode}: {err.strip()}")
+    import sqlite3
+    got = sqlite3.connect(target).execute("SELECT count(*) FROM public_stream_big").fetchone()[0]
+    if got != rows:
+        die(f"streamed: the replica has {got} rows, expected {rows}")
+    psql("SELECT pg_drop_replication_slot('bench_stream')")
+    psql("DROP TABLE stream_big")
+    return {"rows": rows, "logical_decoding_work_mem": mem, "write_seconds": write_secs,
+            "wal_bytes": wal_bytes, "seconds": secs,
+            "stream_txns": int(stats[0]), "stream_chunks": int(stats[1]), "stream_bytes": int(stats[2]),
+            "spill_bytes": int(stats[3]), "spool_peak_bytes": spool_peak,
+            "walsender_hwm_kb": peak["walsender"][0], "walsender_anon_kb": peak["walsender"][1],
+            "consumer_hwm_kb": peak["consumer"][0], "consumer_anon_kb": peak["consumer"][1]}
+
+
+def spool_bytes(pid):
+    """Bytes in the (deleted) spool files a consumer holds open."""
+    total = 0
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if "dsplug-spool" in os.readlink(f"/proc/{pid}/fd/{fd}"):
+                    total += os.stat(f"/proc/{pid}/fd/{fd}").st_size
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return total
+
+
+def publish_streamed(doc, outdir, latest, started):
+    """--streamed-only: results.json and streamed.md; with latest, copied
+    to bench/latest/ (results.md there is left alone)."""
+    doc["elapsed_seconds"] = time.monotonic() - started
+    with open(os.path.join(outdir, "results.json"), "w") as fh:
+        json.dump(doc, fh, indent=2)
+    L = [f"# dsplug streamed-transaction memory, {doc['date']}", "",
+         f"`{doc['command']}`, took {doc['elapsed_seconds'] / 60:.1f} min.  Machine: {doc['machine']['cpu']}, "
+         f"{doc['machine']['cores']} cores.  {doc['versions']['postgresql'].split(' on ')[0]}.", ""]
+    L.extend(streamed_markdown(doc))
+    with open(os.path.join(outdir, "streamed.md"), "w") as fh:
+        fh.write("\n".join(L))
+    if latest:
+        dest = os.path.join(BENCH, "latest")
+        os.makedirs(dest, exist_ok=True)
+        shutil.copy(os.path.join(outdir, "streamed.md"), dest)
+        shutil.copy(os.path.join(outdir, "results.json"), os.path.join(dest, "streamed.json"))
+    log(f"done in {doc['elapsed_seconds'] / 60:.1f} min: {outdir}/streamed.md")
+
+
+def streamed_markdown(doc):
+    """The streamed measurement's section of results.md."""
+    st = doc.get("streamed")
+    if st is None:
+        return []
+    L = ["## A streamed transaction: memory", ""]
+    if "not_measured" in st:
+        return L + [f"Not measured: {st['not_measured']}", ""]
+    L.append(f"One transaction of {st['rows']:,} rows ({st['wal_bytes'] / 2**20:.0f} MB of WAL, written with "
+             f"nothing reading the slot), then `dsplug-consumer --streaming` into SQLite: the walsender "
+             f"(`logical_decoding_work_mem` {st['logical_decoding_work_mem']}) streamed it as "
+             f"{st['stream_chunks']:,} chunks ({st['stream_bytes'] / 2**20:.0f} MB decoded); the consumer "
+             f"spooled it (peak {st['spool_peak_bytes'] / 2**20:.0f} MB on disk) and applied it at its "
+             f"commit.  {st['seconds']:.0f} s from start to `--endpos`.")
+    L.append("")
+    L.append("| process | peak VmHWM | peak RssAnon |")
+    L.append("| --- | ---: | ---: |")
+    for who in ("walsender", "consumer"):
+        L.append(f"| {who} | {st[who + '_hwm_kb'] / 1024:.0f} MB | {st[who + '_anon_kb'] / 1024:.0f} MB |")
+    L.append("")
+    L.append("VmHWM counts the shared buffers a process touched; RssAnon (sampled every 50 ms) is its private "
+             "memory.")
+    L.append("")
+    return L
+
+
+# ---------------------------------------------------------------------------
 # machine, versions, report
 
 def machine_info():
@@ -811,6 +962,7 @@ def write_markdown(doc, filename):
     L.append("")
     L.extend(notes)
     L.append("")
+    L.extend(streamed_markdown(doc))
     with open(filename, "w") as fh:
         fh.write("\n".join(L))
 
@@ -917,6 +1069,12 @@ def parse_args():
     ap.add_argument("--consumer", metavar="PATH", help="use this dsplug-consumer instead of building consumer/")
     ap.add_argument("--render", metavar="DIR", help="only write DIR/results.md and the charts again from "
                     "DIR/results.json (with --latest, copy them too)")
+    ap.add_argument("--streamed", action="store_true",
+                    help="also the streamed measurement (one huge streamed transaction: memory)")
+    ap.add_argument("--streamed-only", action="store_true",
+                    help="only the streamed measurement (make bench-memory)")
+    ap.add_argument("--streamed-rows", type=int, help="rows of the streamed transaction "
+                    "(default 5000000, 200000 with --quick)")
     ap.add_argument("--port", type=int, default=54340)
     ap.add_argument("--command", help="the command line to record (default: this one)")
     a = ap.parse_args()
@@ -940,6 +1098,8 @@ def parse_args():
             ap.error(f"bad --rows {spec!r}")
         rows[w] = int(n)
     a.rows = rows
+    if a.streamed_rows is None:
+        a.streamed_rows = 200000 if a.quick else 5000000
     a.consumer_rows = 20000 if a.quick else 200000
     a.consumer_reps = 3
     a.lag_rate = 500
@@ -1004,6 +1164,10 @@ def main():
                "configs": args.configs, "paths": args.paths,
                "settings": {"autovacuum": "off", "shared_buffers": "512MB",
                             "logical_decoding_work_mem": psql("SHOW logical_decoding_work_mem")}}
+        if args.streamed_only:
+            doc["streamed"] = run_streamed(args, work)
+            publish_streamed(doc, outdir, args.latest, started)
+            return
         bench = PluginBench(args, cluster)
         doc["workloads"] = bench.run(args.workloads, args.configs, args.paths, args.reps)
         for w, f in doc["workloads"].items():
@@ -1017,6 +1181,8 @@ def main():
             doc["consumer"] = {t: {"not_measured": "skipped (--no-consumer)"} for t in CONSUMER_TARGETS}
         else:
             doc["consumer"] = run_consumer(args, work)
+        doc["streamed"] = run_streamed(args, work) if args.streamed else \
+            {"not_measured": "skipped (make bench-memory measures it)"}
     finally:
         subprocess.run([os.path.join(TOP, "scripts", "cluster.sh"), "stop", cluster, "immediate"],
                        capture_output=True)
