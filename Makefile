@@ -6,6 +6,7 @@
 #                   against a throwaway PostgreSQL 15 cluster
 #   make demo       the two-region demo on the embedded SQLite target
 #   make bench      the side-by-side benchmarks (bench/README.md)
+#   make bench-memory  one streamed 5-million-row transaction: peak memory
 #
 # PG_CONFIG selects the server (default: the pg_config on PATH).
 # WERROR=1 turns compiler warnings into errors (make check sets it).
@@ -14,7 +15,7 @@ PG_CONFIG ?= pg_config
 WERROR ?= 0
 export PG_CONFIG WERROR
 
-.PHONY: all plugin consumer install deps check demo bench bench-quick clean
+.PHONY: all plugin consumer install deps check demo bench bench-quick bench-memory clean
 
 all: plugin consumer
 
@@ -56,6 +57,15 @@ bench bench-quick:
 	scripts/deps.sh bench
 	$(MAKE) plugin
 	bench/run.py $(if $(filter bench-quick,$@),--quick,--latest) --command "make $@"
+
+# make bench-memory: only the streamed measurement that make bench ends
+# with (one 5-million-row transaction streamed into dsplug-consumer
+# --streaming: peak memory of the walsender and the consumer), in about
+# 2 minutes; bench/latest/streamed.md.
+bench-memory:
+	scripts/deps.sh bench
+	$(MAKE) plugin
+	bench/run.py --streamed-only --latest --command "make $@"
 
 clean:
 	$(MAKE) -C plugin clean

@@ -29,6 +29,10 @@ What one run does, in order:
   4. measures dsplug-consumer (catch-up throughput and replication lag under
      a sustained load) on each target it can, and says "not measured:
      <reason>" for each it cannot;
+     then the streamed measurement: one 5-million-row transaction streamed
+     (streaming 'on') into dsplug-consumer --streaming, peak memory of the
+     walsender and the consumer (run_streamed; alone: --streamed-only, which
+     make bench-memory runs);
   5. writes results.json, results.md and PNG charts (gnuplot) into
      bench/results/<timestamp>/, and with --latest copies the table and the
      charts to bench/latest/.
@@ -1069,12 +1073,12 @@ def parse_args():
     ap.add_argument("--consumer", metavar="PATH", help="use this dsplug-consumer instead of building consumer/")
     ap.add_argument("--render", metavar="DIR", help="only write DIR/results.md and the charts again from "
                     "DIR/results.json (with --latest, copy them too)")
-    ap.add_argument("--streamed", action="store_true",
-                    help="also the streamed measurement (one huge streamed transaction: memory)")
+    ap.add_argument("--no-streamed", action="store_true",
+                    help="skip the streamed measurement (one huge streamed transaction: memory)")
     ap.add_argument("--streamed-only", action="store_true",
                     help="only the streamed measurement (make bench-memory)")
     ap.add_argument("--streamed-rows", type=int, help="rows of the streamed transaction "
-                    "(default 5000000, 200000 with --quick)")
+                    "(default 5000000, 500000 with --quick)")
     ap.add_argument("--port", type=int, default=54340)
     ap.add_argument("--command", help="the command line to record (default: this one)")
     a = ap.parse_args()
@@ -1099,7 +1103,7 @@ def parse_args():
         rows[w] = int(n)
     a.rows = rows
     if a.streamed_rows is None:
-        a.streamed_rows = 200000 if a.quick else 5000000
+        a.streamed_rows = 500000 if a.quick else 5000000
     a.consumer_rows = 20000 if a.quick else 200000
     a.consumer_reps = 3
     a.lag_rate = 500
@@ -1181,8 +1185,8 @@ def main():
             doc["consumer"] = {t: {"not_measured": "skipped (--no-consumer)"} for t in CONSUMER_TARGETS}
         else:
             doc["consumer"] = run_consumer(args, work)
-        doc["streamed"] = run_streamed(args, work) if args.streamed else \
-            {"not_measured": "skipped (make bench-memory measures it)"}
+        doc["streamed"] = {"not_measured": "skipped (--no-streamed)"} if args.no_streamed else \
+            run_streamed(args, work)
     finally:
         subprocess.run([os.path.join(TOP, "scripts", "cluster.sh"), "stop", cluster, "immediate"],
                        capture_output=True)

@@ -123,7 +123,8 @@ static const Dsplug__Relation *current_relation(Applier *a, uint32_t oid);
 static bool transaction_done(Applier *a, uint32_t xid, uint64_t end_lsn,
 							 bool skipped);
 static bool check_end(Applier *a, const char *what, uint32_t xid,
-					  uint64_t start_lsn, uint64_t end_lsn, uint64_t position);
+					  uint64_t start_lsn, uint64_t end_lsn, uint64_t position,
+					  bool skippable);
 static Spool *spool_lookup(Applier *a, uint32_t xid, bool create);
 static void spool_forget(Applier *a, Spool *s);
 static void spools_forget_all(Applier *a);
@@ -389,7 +390,7 @@ apply_frame(Applier *a, const uint8_t *frame, size_t len, uint64_t position)
 		bool		skipped = a->skipping;
 
 		if (!check_end(a, "transaction", b->xid, a->commit_lsn,
-					   batch->commit->end_lsn, position))
+					   batch->commit->end_lsn, position, true))
 			return false;
 		a->in_txn = false;
 		a->skipping = false;
@@ -429,7 +430,7 @@ apply_prepared_batch(Applier *a, const WireBatch *b, uint64_t position)
 	if (batch->prepare != NULL)
 	{
 		if (!check_end(a, "PREPARE TRANSACTION of", b->xid, b->commit_lsn,
-					   batch->prepare->end_lsn, position))
+					   batch->prepare->end_lsn, position, false))
 			return false;
 		a->receiving->gid = xstrdup(batch->prepare->gid);
 		a->receiving->prepare_lsn = b->commit_lsn;
@@ -471,7 +472,7 @@ apply_control(Applier *a, const WireBatch *b, uint64_t position)
 		bool		skip = sc->commit_lsn < a->applied_lsn;
 
 		if (!check_end(a, "streamed transaction", sc->xid, sc->commit_lsn,
-					   sc->end_lsn, position))
+					   sc->end_lsn, position, true))
 			return false;
 		s = spool_lookup(a, sc->xid, false);
 		if (!skip && s != NULL &&
@@ -488,7 +489,7 @@ apply_control(Applier *a, const WireBatch *b, uint64_t position)
 
 		/* a streamed transaction prepared: its chunks wait for the commit */
 		if (!check_end(a, "PREPARE TRANSACTION of", pr->xid, pr->prepare_lsn,
-					   pr->end_lsn, position))
+					   pr->end_lsn, position, false))
 			return false;
 		s = spool_lookup(a, pr->xid, true);
 		free(s->gid);
@@ -507,7 +508,7 @@ apply_control(Applier *a, const WireBatch *b, uint64_t position)
 		PrepareHold *h;
 
 		if (!check_end(a, "COMMIT PREPARED of", cp->xid, cp->commit_lsn,
-					   cp->end_lsn, position))
+					   cp->end_lsn, position, true))
 			return false;
 		s = spool_lookup(a, cp->xid, false);
 		if (s != NULL && (s->gid == NULL || strcmp(s->gid, cp->gid) != 0))
@@ -552,13 +553,15 @@ apply_control(Applier *a, const WireBatch *b, uint64_t position)
 }
 
 /*
- * The end of a transaction, prepared transaction's PREPARE or COMMIT
- * PREPARED is where its frame says: the walsender writes that frame at the
- * end of the record.  Returns false after error_set() otherwise.
+ * The end of a transaction, a PREPARE or a COMMIT PREPARED is where its
+ * frame says: the walsender writes that frame at the end of the record.
+ * What the skip rule may skip (skippable: not a PREPARE) must end at or
+ * before applied_lsn when it starts before it.  Returns false after
+ * error_set() otherwise.
  */
 static bool
 check_end(Applier *a, const char *what, uint32_t xid, uint64_t start_lsn,
-		  uint64_t end_lsn, uint64_t position)
+		  uint64_t end_lsn, uint64_t position, bool skippable)
 {
 	if (end_lsn <= start_lsn ||
 		(position != INVALID_LSN && end_lsn != position))
@@ -569,8 +572,7 @@ check_end(Applier *a, const char *what, uint32_t xid, uint64_t start_lsn,
 		return false;
 	}
 	/* skipped as ending before applied_lsn: it must, or it is lost */
-	if (start_lsn < a->applied_lsn && end_lsn > a->applied_lsn &&
-		strncmp(what, "PREPARE", 7) != 0)
+	if (skippable && start_lsn < a->applied_lsn && end_lsn > a->applied_lsn)
 	{
 		error_set(EXIT_RUNTIME, "could not skip %s %u: its record starts at %X/%X, before the target's position %X/%X, but ends after it at %X/%X",
 				  what, xid, LSN_FORMAT_ARGS(start_lsn),

@@ -257,6 +257,10 @@ prepare_slot(Stream *st)
 		free(snapshot);
 		st->applier->applied_lsn = st->applier->sink->ops->flushed_lsn(st->applier->sink);
 		st->backfilled = true;
+		st->two_phase = opts->two_phase;
+		/* a new slot's confirmed position is its consistent point */
+		if (lsn > st->sent_flush)
+			st->sent_flush = lsn;
 		return SESSION_CONTINUE;
 	}
 
