@@ -1,10 +1,13 @@
 # consumer.sh - helpers for the dsplug-consumer tests, regress/t/2*-consumer-*.sh
 # (sourced after regress/t/lib.sh; POSIX sh).
 #
-# The consumer under test is the one just built (consumer/dsplug-consumer),
-# else the one installed on PATH.
+# The consumer under test is $DSPLUG_TEST_CONSUMER if set (a sanitizer
+# build, say), else the one just built (consumer/dsplug-consumer), else the
+# one installed on PATH.
 
-if [ -x consumer/dsplug-consumer ]; then
+if [ -n "${DSPLUG_TEST_CONSUMER:-}" ]; then
+	CONSUMER=$DSPLUG_TEST_CONSUMER
+elif [ -x consumer/dsplug-consumer ]; then
 	CONSUMER=$(pwd)/consumer/dsplug-consumer
 else
 	CONSUMER=$(command -v dsplug-consumer) || fail "dsplug-consumer is not built or installed"
