@@ -7,8 +7,10 @@
 # holds later transactions, still applies the prepared transaction after a
 # restart; a streamed transaction that is prepared (--streaming, with a
 # savepoint rolled back) is applied at COMMIT PREPARED; a slot marked
-# two_phase is accepted without --two-phase too.  The replica equals the
-# source row by row at the end.
+# two_phase is accepted without --two-phase too; a replica already past a
+# PREPARE that the slot was never confirmed to (made with --record and
+# --replay) is not confirmed there by a session that has not received the
+# PREPARE again.  The replica equals the source row by row at the end.
 set -eu
 . regress/t/lib.sh
 . regress/t/lib/consumer.sh
@@ -149,6 +151,44 @@ upto --two-phase --streaming
 [ "$(count p5)" -eq 0 ] || fail "the rolled-back p5 reached the replica"
 streamed=$(q "$db" -c "SELECT stream_txns FROM pg_stat_replication_slots WHERE slot_name = 't29'")
 [ "$streamed" -ge 2 ] || fail "p4 and p5 were not streamed ($streamed streamed transactions)"
+
+# 5. the replica past a PREPARE the slot was never confirmed to (as after a
+#    crash between the target's commit of later transactions and the next
+#    status update), made deterministic with a recording replayed into the
+#    replica: a session that stops before it has received the PREPARE again
+#    must not confirm the replica's position, or the PREPARE is lost
+q "$db" -c "SELECT 'copy' FROM pg_copy_logical_replication_slot('t29', 't29rec')" >/dev/null
+q "$db" -c "INSERT INTO l VALUES (1, 'before p6')" >/dev/null
+before_p6=$(current_lsn "$db")
+q "$db" <<'SQL'
+BEGIN;
+INSERT INTO t SELECT g, 'held across a replay', 'p6' FROM generate_series(30001, 30300) g;
+PREPARE TRANSACTION 'p6';
+SQL
+p6_lsn=$(current_lsn "$db")
+q "$db" -c "INSERT INTO l VALUES (2, 'after p6')" >/dev/null
+end=$(current_lsn "$db")
+"$CONSUMER" --dbname "$conn" --slot t29rec --publication p29 --two-phase --spool-dir "$spool" \
+	--target "sqlite:$T/scratch.db" --record "$T/p6.rec" --endpos "$end" --status-interval 0 --quiet \
+	2>>"$T/consumer.log" || fail "recording failed"
+"$CONSUMER" --replay "$T/p6.rec" --target "sqlite:$T/replica.db" --spool-dir "$spool" --quiet \
+	2>>"$T/consumer.log" || fail "replay failed"
+lsn_le "$p6_lsn" "$(stored_lsn "$T/replica.db")" || fail "the replayed replica is not past p6's PREPARE"
+lsn_le "$(slot_confirmed "$db" t29)" "$p6_lsn" || fail "the slot is already past p6's PREPARE"
+"$CONSUMER" --dbname "$conn" --slot t29 --publication p29 --two-phase --spool-dir "$spool" \
+	--target "sqlite:$T/replica.db" --endpos "$before_p6" --status-interval 0 --quiet \
+	2>>"$T/consumer.log" || fail "the short session failed"
+confirmed=$(slot_confirmed "$db" t29)
+lsn_le "$confirmed" "$p6_lsn" ||
+	fail "a session that stopped before p6's PREPARE confirmed $confirmed, the replica's position past it"
+echo "# replica at $(stored_lsn "$T/replica.db") past p6's PREPARE; a session stopped at $before_p6 confirmed only $confirmed"
+[ "$(count p6)" -eq 0 ] || fail "p6 is visible before COMMIT PREPARED"
+q "$db" -c "COMMIT PREPARED 'p6'" >/dev/null
+upto
+[ "$(count p6)" -eq 300 ] || fail "p6 has $(count p6) rows in the replica, expected 300"
+[ "$(sqlite3 "$T/replica.db" "SELECT count(*) FROM public_l WHERE what IN ('before p6', 'after p6')")" -eq 2 ] ||
+	fail "transactions around p6 were applied twice or lost"
+q "$db" -c "SELECT pg_drop_replication_slot('t29rec')" >/dev/null
 
 compare "$db" "$T/replica.db" --publication p29
 [ "$(q "$db" -c "SELECT count(*) FROM pg_prepared_xacts")" -eq 0 ] || fail "prepared transactions left over"
