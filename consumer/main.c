@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "consumer.h"
 
@@ -337,6 +338,9 @@ main(int argc, char **argv)
 		if (opts.spool_dir == NULL || opts.spool_dir[0] == '\0')
 			opts.spool_dir = "/tmp";
 	}
+	else if (access(opts.spool_dir, W_OK | X_OK) != 0)
+		bad_usage("invalid value \"%s\" for --spool-dir: %s", opts.spool_dir,
+				  strerror(errno));
 	if (opts.target == NULL)
 		bad_usage("--target is required");
 	if (opts.replay_file != NULL)

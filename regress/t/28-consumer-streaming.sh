@@ -58,6 +58,9 @@ replica_count() {
 	sqlite3 -cmd ".timeout 5000" "$T/replica.db" "SELECT count(*) FROM public_s WHERE tag = '$1'" 2>/dev/null || echo 0
 }
 
+expect_exit 2 "for --spool-dir" "$CONSUMER" --dbname "$conn" --slot t28 --publication p28 \
+	--streaming --spool-dir "$T/no such dir" --target "sqlite:$T/replica.db"
+
 run
 
 # 1. savepoints: rolled-back subtransactions (nested too) are dropped,
