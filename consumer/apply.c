@@ -480,6 +480,8 @@ apply_control(Applier *a, const WireBatch *b, uint64_t position)
 			return false;
 		if (s != NULL)
 			spool_forget(a, s);
+		if (a->replay_interrupted)
+			return true;		/* rolled back for a stop: it comes again */
 		return transaction_done(a, sc->xid, sc->end_lsn, skip);
 	}
 
@@ -534,6 +536,8 @@ apply_control(Applier *a, const WireBatch *b, uint64_t position)
 		if (!replay_spool(a, s, cp->commit_lsn, cp->commit_time))
 			return false;
 		spool_forget(a, s);
+		if (a->replay_interrupted)
+			return true;		/* rolled back for a stop; still held */
 
 		/* released once the target holds the commit durably */
 		h = hold_find(a, cp->xid);
@@ -630,6 +634,7 @@ replay_spool(Applier *a, Spool *s, uint64_t commit_lsn, int64_t commit_time)
 	uint32_t	position = 0;
 	bool		ok = true;
 
+	a->replay_interrupted = false;
 	a->commit_lsn = commit_lsn;
 	a->commit_time = commit_time;
 	a->group_bytes += s->bytes;
@@ -663,6 +668,20 @@ replay_spool(Applier *a, Spool *s, uint64_t commit_lsn, int64_t commit_time)
 		dsplug__batch__free_unpacked(batch, NULL);
 		if (!ok)
 			break;
+
+		/*
+		 * A stop request: a transaction of millions of rows would take
+		 * many seconds to finish.  Roll the group back instead; the
+		 * transaction is not confirmed, so it comes again.
+		 */
+		if (stop_requested)
+		{
+			log_info("stopping in the middle of transaction %u: rolled back, the server sends it again",
+					 s->xid);
+			abort_group(a);
+			a->replay_interrupted = true;
+			break;
+		}
 	}
 
 	/*

@@ -243,6 +243,7 @@ typedef struct Applier
 	size_t		nreplay_rels;
 	size_t		replay_rels_cap;
 	bool		replaying;
+	bool		replay_interrupted; /* a stop request rolled it back */
 
 	/* statistics */
 	uint64_t	changes;		/* changes applied since start */

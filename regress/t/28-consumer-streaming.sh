@@ -156,9 +156,20 @@ wait "$bg" || fail "the killed-in transaction failed: $(cat "$T/bg3.err")"
 bg=""
 wait_for 60 '[ "$(replica_count k)" -eq 8000 ]' || fail "after the restart the replica has $(replica_count k) rows of the killed-in transaction, expected 8000"
 
+# 5. SIGTERM just after a large streamed transaction commits (while its
+#    last chunks arrive or its spool is applied): a prompt, clean stop, and
+#    the transaction is in the replica whole or not at all
+q "$db" -c "INSERT INTO s SELECT g, md5(g::text), 'term' FROM generate_series(500001, 800000) g" >/dev/null
+sleep "${DSPLUG_T28_TERM_DELAY:-0.2}"
+t0=$(date +%s%N)
 kill -TERM "$consumer"
 wait "$consumer" || fail "the consumer did not stop cleanly: $(tail -n 3 "$T/consumer.log")"
 consumer=""
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+got=$(replica_count term)
+[ "$got" -eq 0 ] || [ "$got" -eq 300000 ] || fail "SIGTERM left $got rows of a 300000-row transaction in the replica"
+echo "# SIGTERM during a 300000-row streamed transaction: stopped in $ms ms with $got of its rows in the replica"
+[ "$ms" -lt 10000 ] || fail "the consumer took $ms ms to stop"
 end=$(current_lsn "$db")
 "$CONSUMER" --dbname "$conn" --slot t28 --publication p28 --streaming --spool-dir "$spool" \
 	--target "sqlite:$T/replica.db" --endpos "$end" --status-interval 0 ||
