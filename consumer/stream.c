@@ -621,7 +621,14 @@ finish(Stream *st)
  * slot sends it even though walEnd is confirmed: confirmed_flush only
  * decides which commits are sent again.  This lets the slot advance over
  * WAL without published changes (an idle database, other tables), instead
- * of retaining it for nothing.
+ * of retaining it for nothing.  (reached_lsn computes this, and caps it at
+ * what this session has received.)
+ *
+ * Two further caps: with two-phase decoding, never past the PREPARE of a
+ * prepared transaction whose COMMIT PREPARED the target does not durably
+ * hold (apply_hold_lsn); and never past what this session has received
+ * (reached_lsn), since a two-phase session starts before the target's
+ * position.
  *
  * The result never goes backwards: the server's own confirmed position is
  * its floor.
