@@ -10,8 +10,10 @@
  *
  *		1. an explicit token file (--bigquery-token-file), re-read when it
  *		   changes so that an operator can rotate it;
- *		2. a service-account key file named by GOOGLE_APPLICATION_CREDENTIALS,
- *		   exchanged for a token with a signed JWT (RS256) at its token_uri;
+ *		2. a key file named by GOOGLE_APPLICATION_CREDENTIALS: a service
+ *		   account key, exchanged for a token with a signed JWT (RS256) at
+ *		   its token_uri, or an authorized_user file (gcloud's application
+ *		   default credentials), whose refresh token is exchanged;
  *		3. the metadata server of a Google Cloud machine
  *		   (GCE_METADATA_HOST, default metadata.google.internal).
  *
@@ -41,7 +43,7 @@ typedef struct BqAuthOptions
  * Picks the source of credentials: the explicit token file; else the
  * GOOGLE_APPLICATION_CREDENTIALS service-account key (JWT RS256 exchanged at
  * its token_uri); else the metadata server (GCE_METADATA_HOST honoured).
- * Nothing is fetched yet, but a key or token file is read and checked.
+ * The first token is fetched here, so bad credentials show at startup.
  * Returns NULL after error_set(EXIT_TARGET, ...).  The caller owns the result
  * and frees it with bq_auth_free().
  */
