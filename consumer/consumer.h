@@ -34,6 +34,7 @@
 
 #include <libpq-fe.h>
 
+#include "bigquery_auth.h"
 #include "sink.h"
 #include "wire_decode.h"
 
@@ -94,6 +95,9 @@ typedef struct ConsumerOptions
 	const char *record_file;
 	const char *replay_file;
 	bool		quiet;
+
+	/* BigQuery target: --bigquery-token-file, --bigquery-no-auth */
+	BqAuthOptions bigquery_auth;
 } ConsumerOptions;
 
 /* Set by the SIGINT/SIGTERM handler; the loops stop at the next frame. */

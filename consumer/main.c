@@ -48,6 +48,8 @@ enum
 	OPT_FEEDBACK_INTERVAL,
 	OPT_RECORD,
 	OPT_REPLAY,
+	OPT_BIGQUERY_TOKEN_FILE,
+	OPT_BIGQUERY_NO_AUTH,
 	OPT_VERSION
 };
 
@@ -69,6 +71,8 @@ static const struct option long_options[] = {
 	{"feedback-interval", required_argument, NULL, OPT_FEEDBACK_INTERVAL},
 	{"record", required_argument, NULL, OPT_RECORD},
 	{"replay", required_argument, NULL, OPT_REPLAY},
+	{"bigquery-token-file", required_argument, NULL, OPT_BIGQUERY_TOKEN_FILE},
+	{"bigquery-no-auth", no_argument, NULL, OPT_BIGQUERY_NO_AUTH},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -131,6 +135,13 @@ usage(FILE *out)
 			"                           --dbname, --slot and --publication are then unused\n"
 			"  -h, --help               show this help and exit\n"
 			"      --version            show the version and exit\n"
+			"\n"
+			"BigQuery credentials (default: the service account key or authorized_user\n"
+			"file named by GOOGLE_APPLICATION_CREDENTIALS, else the metadata server of\n"
+			"a Google Cloud machine, GCE_METADATA_HOST honoured):\n"
+			"      --bigquery-token-file=FILE  use the OAuth access token in FILE, re-read\n"
+			"                           when the file changes; keeping it fresh is up to you\n"
+			"      --bigquery-no-auth   send no credentials (a test server on loopback only)\n"
 			"\n"
 			"Signals: SIGINT and SIGTERM finish the frame being applied, commit, confirm\n"
 			"and exit 0.  Lost connections and server restarts are retried with backoff.\n"
@@ -284,6 +295,12 @@ main(int argc, char **argv)
 			case OPT_REPLAY:
 				opts.replay_file = optarg;
 				break;
+			case OPT_BIGQUERY_TOKEN_FILE:
+				opts.bigquery_auth.token_file = optarg;
+				break;
+			case OPT_BIGQUERY_NO_AUTH:
+				opts.bigquery_auth.none = true;
+				break;
 			case 'q':
 				opts.quiet = true;
 				break;
@@ -303,6 +320,8 @@ main(int argc, char **argv)
 		bad_usage("unexpected argument \"%s\"", argv[optind]);
 	if (opts.target == NULL)
 		bad_usage("--target is required");
+	if (opts.bigquery_auth.token_file != NULL && opts.bigquery_auth.none)
+		bad_usage("--bigquery-token-file cannot be combined with --bigquery-no-auth");
 	if (opts.replay_file != NULL)
 	{
 		if (opts.record_file != NULL || opts.create_slot || opts.backfill)
