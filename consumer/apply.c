@@ -446,6 +446,7 @@ apply_change(Applier *a, const WireItem *item)
 	change.position = item->position;
 	change.commit_time = a->commit_time;
 	change.backfill = false;
+	change.copy_lsn = INVALID_LSN;
 
 	if (!begin_group(a) || !a->sink->ops->change(a->sink, &change))
 		return false;

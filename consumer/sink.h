@@ -75,6 +75,9 @@ typedef struct SinkChange
 	uint64_t	position;
 	int64_t		commit_time;	/* microseconds since 2000-01-01 UTC */
 	bool		backfill;
+	uint64_t	copy_lsn;		/* backfilled rows: the consistent point of
+								 * the copy's snapshot (BigQuery sequence
+								 * numbers); INVALID_LSN otherwise */
 } SinkChange;
 
 /* What a sink knows about a relation, reported by its relation call. */
@@ -150,5 +153,8 @@ extern void sink_close(Sink *sink);
 
 /* sink_sqlite.c */
 extern const SinkOps sink_sqlite_ops;
+
+/* sink_bigquery.c */
+extern const SinkOps sink_bigquery_ops;
 
 #endif							/* DSPLUG_SINK_H */
