@@ -145,6 +145,7 @@ struct BqAuth
 	ino_t		file_ino;
 	off_t		file_size;
 	struct timespec file_mtime;
+	bool		file_warned;	/* said once that it cannot be used */
 };
 
 /* A response body being received. */
@@ -328,9 +329,10 @@ bq_auth_free(BqAuth *auth)
 /*
  * (Re-)read the token file if it is new or changed.  An empty or unreadable
  * file is an error at start; later, while a token from an earlier read is
- * held, it is a warning and the earlier token stays in use (a rotation that
- * truncates and rewrites the file in place can be caught half-way; the next
- * call looks again).  Caller holds the lock, or is bq_auth_create().
+ * held, it is a warning (once, until a good read) and the earlier token
+ * stays in use: a rotation that truncates and rewrites the file in place can
+ * be caught half-way, and the next call looks again.  Caller holds the
+ * lock, or is bq_auth_create().
  */
 static bool
 load_token_file(BqAuth *auth, bool at_start)
@@ -356,8 +358,10 @@ load_token_file(BqAuth *auth, bool at_start)
 					  auth->token_file, strerror(errno));
 			return false;
 		}
-		log_warning("could not read access token file \"%s\": %s; keeping the token read before",
-					auth->token_file, strerror(errno));
+		if (!auth->file_warned)
+			log_warning("could not read access token file \"%s\": %s; keeping the token read before",
+						auth->token_file, strerror(errno));
+		auth->file_warned = true;
 		return true;
 	}
 
@@ -380,8 +384,10 @@ load_token_file(BqAuth *auth, bool at_start)
 					  auth->token_file, why);
 			return false;
 		}
-		log_warning("could not read access token file \"%s\": %s; keeping the token read before",
-					auth->token_file, why);
+		if (!auth->file_warned)
+			log_warning("could not read access token file \"%s\": %s; keeping the token read before",
+						auth->token_file, why);
+		auth->file_warned = true;
 		return true;
 	}
 
@@ -396,6 +402,7 @@ load_token_file(BqAuth *auth, bool at_start)
 	auth->file_ino = st.st_ino;
 	auth->file_size = st.st_size;
 	auth->file_mtime = st.st_mtim;
+	auth->file_warned = false;
 	return true;
 }
 

@@ -80,7 +80,16 @@ expect_error() {
 	[ "$(printf '%s\n' "$_last" | wc -l)" -eq 1 ] || fail "$_name: expected one error line, got: $_last"
 	printf '%s\n' "$_last" | grep -q -- "$_pattern" ||
 		fail "$_name: expected \"$_pattern\" in: $_last"
-	echo "# $_name: exit $_rc: $_last"
+	echo "$_name: exit $_rc: $_last"
+}
+
+# wait_for FILE PATTERN: until a line of FILE matches (10 s at most)
+wait_for() {
+	for _ in $(seq 100); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "timed out waiting for \"$2\" in $(basename "$1"): $(tail -n 3 "$1")"
 }
 
 # distinct NAME: how many distinct tokens the driver saw
@@ -152,7 +161,11 @@ for tok in $issued; do
 	grep -q "^token [0-9]*: $(fp "$tok") http 404$" "$T/sa.out" || fail "sa: issued token not used"
 done
 [ "$(echo "$issued" | wc -w)" -eq "$n" ] || fail "sa: $n tokens used but $(echo "$issued" | wc -w) issued"
-echo "# sa: $(grep -c '^token' "$T/sa.out") calls over 6 s, $n distinct 4-second tokens, all accepted"
+# renewed ahead of expiry: each token issued at least 1 s before the last expired
+early=$(ctl GET /oauth | json "min([(__import__('datetime').datetime.fromisoformat(a['expires'][:-1]) - __import__('datetime').datetime.fromisoformat(b['issued'][:-1])).total_seconds() for a, b in zip([t for t in j['issued'] if t['via'] == 'jwt'], [t for t in j['issued'] if t['via'] == 'jwt'][1:])])")
+python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) >= 1.0 else 1)" "$early" ||
+	fail "sa: a token was renewed only $early s before the previous one expired"
+echo "# sa: $(grep -c '^token' "$T/sa.out") calls over 6 s, $n distinct 4-second tokens, all accepted, each renewed $early s or more before expiry"
 
 # --- many threads share one refresh
 before=$(ctl GET /oauth | json "len(j['issued'])")
@@ -160,7 +173,7 @@ GOOGLE_APPLICATION_CREDENTIALS="$T/sa.json" run_driver threads --threads 8 --cou
 all_accepted threads
 [ "$(grep -c '^token' "$T/threads.out")" -eq 48 ] || fail "threads: expected 48 tokens"
 new=$(( $(ctl GET /oauth | json "len(j['issued'])") - before ))
-[ "$new" -ge 2 ] && [ "$new" -le 3 ] || fail "threads: expected 2 or 3 tokens issued for 8 threads over 2.5 s, got $new"
+[ "$new" -ge 2 ] && [ "$new" -le 4 ] || fail "threads: expected 2 to 4 tokens issued for 8 threads over 2.5 s, got $new"
 echo "# threads: 8 threads x 6 calls over 2.5 s: $new tokens issued"
 
 # --- transient failures are retried; Google's 4xx errors are final
@@ -248,24 +261,26 @@ TOKEN_A=file-token-AAAA-$$
 TOKEN_B=file-token-BBBB-$$
 TOKEN_C=file-token-CCCC-$$
 printf '  %s\n\n' "$TOKEN_A" >"$T/token"
-GOOGLE_APPLICATION_CREDENTIALS="$T/sa.json" "$DRIVER" --token-file "$T/token" --count 12 --interval-ms 250 \
+GOOGLE_APPLICATION_CREDENTIALS="$T/sa.json" "$DRIVER" --token-file "$T/token" --count 80 --interval-ms 100 \
 	>"$T/file.out" 2>"$T/file.err" &
 driver_pid=$!
-sleep 0.8
+wait_for "$T/file.out" "^token [0-9]*: $(fp "$TOKEN_A")$"
 printf '%s\n' "$TOKEN_B" >"$T/token.new"
 mv "$T/token.new" "$T/token"			# atomic rotation
-sleep 0.8
+wait_for "$T/file.out" "^token [0-9]*: $(fp "$TOKEN_B")$"
 : >"$T/token"							# caught half-way through an in-place rewrite
-sleep 0.6
+wait_for "$T/file.err" "the file is empty; keeping the token read before"
+sleep 0.5
 printf '%s' "$TOKEN_C" >"$T/token"
+wait_for "$T/file.out" "^token [0-9]*: $(fp "$TOKEN_C")$"
 wait "$driver_pid" || fail "file: the driver exited with $? ($(cat "$T/file.err"))"
 expect_line "$T/file.out" 1 "auth: access token file $T/token"
 expect_line "$T/file.out" 2 "token 1: $(fp "$TOKEN_A")"
 seen=$(sed -n 's/^token [0-9]*: //p' "$T/file.out" | uniq | tr '\n' ' ')
 [ "$seen" = "$(fp "$TOKEN_A") $(fp "$TOKEN_B") $(fp "$TOKEN_C") " ] ||
 	fail "file: expected tokens A, B, C in turn, got $seen"
-grep -q "warning: could not read access token file \"$T/token\": the file is empty; keeping the token read before" "$T/file.err" ||
-	fail "file: no warning for the emptied file: $(cat "$T/file.err")"
+[ "$(grep -c "warning: could not read access token file \"$T/token\": the file is empty; keeping the token read before" "$T/file.err")" -eq 1 ] ||
+	fail "file: expected one warning for the emptied file: $(cat "$T/file.err")"
 grep -q "access token file $T/token changed: using the new token" "$T/file.err" ||
 	fail "file: rotation not logged"
 : >"$T/empty"
@@ -296,7 +311,8 @@ total=$(wc -l <"$T/issued.txt")
 [ "$total" -ge 8 ] || fail "expected at least 8 issued tokens, got $total"
 printf '%s\n' "$TOKEN_A" "$TOKEN_B" "$TOKEN_C" "$SECRET_SAMPLE" client-secret-XYZZY refresh-PLUGH eyJ >>"$T/issued.txt"
 outputs=$(ls "$T"/*.out "$T"/*.err)
-if grep -F -f "$T/issued.txt" $outputs >"$T/leaks.txt"; then
-	fail "a secret was printed: $(cut -c1-200 "$T/leaks.txt")"
+# (name the files, not the secret)
+if leaks=$(grep -l -F -f "$T/issued.txt" $outputs); then
+	fail "a secret was printed in: $(echo $leaks)"
 fi
 echo "# no secret in $(echo "$outputs" | wc -w) output files ($total issued tokens, 3 file tokens, key, client secret, refresh token, JWTs)"
