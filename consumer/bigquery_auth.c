@@ -37,10 +37,12 @@
  * token issued for a shorter time, half its lifetime) remains, so a caller
  * always gets one that stays valid for a while.  A failed renewal is
  * retried with backoff when the failure may pass (no connection, timeout,
- * HTTP 429 or 5xx); if it still fails while the current token has some
- * life left, that token is returned and a warning logged, and the next call
- * tries again.  HTTP 4xx is final: the message carries Google's "error" and
- * "error_description".  Expiry times are kept on the monotonic clock, so a
+ * HTTP 429 or 5xx).  While the current token still has some life left, a
+ * failed renewal (any failure) is a warning: that token is returned, and
+ * renewal is tried again a little later, once per call, so that callers
+ * are not held up by backoff.  Without a usable token, HTTP 4xx is final
+ * at once and other failures after FETCH_ATTEMPTS; the message carries
+ * Google's "error" and "error_description".  Expiry times are kept on the monotonic clock, so a
  * wall-clock step cannot make a token look fresh.
  *
  * Secrets.  No token, private key, refresh token, client secret or signed
@@ -86,8 +88,13 @@
 #define REFRESH_MARGIN_US	(INT64_C(300) * 1000000)	/* renew 5 min ahead */
 #define EXPIRY_SLACK_US		(INT64_C(10) * 1000000) /* a token this close
 														 * to expiry is not
-														 * handed out */
+														 * handed out (a
+														 * quarter of the
+														 * lifetime if less) */
 #define FETCH_ATTEMPTS		4	/* per refresh, for transient failures */
+#define RETRY_LATER_US		(INT64_C(10) * 1000000) /* after a failed renewal
+														 * while the token
+														 * works */
 #define BACKOFF_FIRST_MS	500 /* doubled after each failed attempt */
 #define CONNECT_TIMEOUT_MS	5000
 #define METADATA_CONNECT_TIMEOUT_MS 1000	/* absent off Google Cloud */
@@ -139,6 +146,7 @@ struct BqAuth
 	char	   *token;			/* NULL until the first fetch */
 	int64_t		refresh_at;		/* clock_us(): renew from then on */
 	int64_t		expires_at;		/* clock_us(): 0 if unknown (token file) */
+	int64_t		usable_until;	/* clock_us(): last moment to hand it out */
 
 	/* the token file as last read: changes to any of these mean re-read */
 	dev_t		file_dev;
@@ -162,7 +170,7 @@ static bool load_key_file(BqAuth *auth, const char *path);
 static bool load_service_account(BqAuth *auth, const char *path, json_t *key);
 static bool load_authorized_user(BqAuth *auth, const char *path, json_t *key);
 static bool url_allowed_for_secrets(const char *url);
-static bool refresh_token(BqAuth *auth);
+static bool refresh_token(BqAuth *auth, int attempts);
 static bool fetch_token(BqAuth *auth, bool *retryable);
 static char *make_assertion(BqAuth *auth);
 static char *base64url(const unsigned char *data, size_t len);
@@ -244,7 +252,7 @@ bq_auth_create(const BqAuthOptions *opts)
 	}
 
 	pthread_mutex_lock(&auth->lock);
-	if (!refresh_token(auth))
+	if (!refresh_token(auth, FETCH_ATTEMPTS))
 	{
 		pthread_mutex_unlock(&auth->lock);
 		goto error;
@@ -278,19 +286,27 @@ bq_auth_token(BqAuth *auth)
 	}
 	else if (auth->token == NULL || clock_us() >= auth->refresh_at)
 	{
-		if (!refresh_token(auth))
+		/*
+		 * While the current token still works, one attempt per call, and
+		 * the next one a little later: callers are not held up by backoff.
+		 */
+		bool		fallback = auth->token != NULL &&
+			clock_us() < auth->usable_until;
+
+		if (!refresh_token(auth, fallback ? 1 : FETCH_ATTEMPTS))
 		{
-			/* the error is pending; keep serving a token that still works */
-			if (auth->token != NULL &&
-				clock_us() < auth->expires_at - EXPIRY_SLACK_US)
-			{
-				log_warning("%s; the current access token is valid for %d more seconds",
-							error_message(),
-							(int) ((auth->expires_at - clock_us()) / 1000000));
-				error_clear();
-			}
-			else
+			int64_t		now = clock_us();
+			int64_t		wait;
+
+			if (!fallback || now >= auth->usable_until)
 				goto done;
+			/* the error is pending: report it, keep the token that works */
+			log_warning("%s; the current access token is valid for %d more seconds",
+						error_message(),
+						(int) ((auth->expires_at - now) / 1000000));
+			error_clear();
+			wait = (auth->usable_until - now) / 2;
+			auth->refresh_at = now + (wait < RETRY_LATER_US ? wait : RETRY_LATER_US);
 		}
 	}
 	copy = xstrdup(auth->token);
@@ -570,11 +586,12 @@ url_allowed_for_secrets(const char *url)
 }
 
 /*
- * Replace the cached token with a new one, retrying transient failures with
- * backoff.  Caller holds the lock.  False after error_set().
+ * Replace the cached token with a new one, in up to attempts tries:
+ * transient failures are retried with backoff.  Caller holds the lock.
+ * False after error_set().
  */
 static bool
-refresh_token(BqAuth *auth)
+refresh_token(BqAuth *auth, int attempts)
 {
 	long		backoff = BACKOFF_FIRST_MS;
 
@@ -584,7 +601,7 @@ refresh_token(BqAuth *auth)
 
 		if (fetch_token(auth, &retryable))
 			return true;
-		if (!retryable || attempt == FETCH_ATTEMPTS || stop_requested)
+		if (!retryable || attempt >= attempts || stop_requested)
 			return false;
 		log_warning("%s; retrying in %ld ms", error_message(), backoff);
 		error_clear();
@@ -727,6 +744,8 @@ fetch_token(BqAuth *auth, bool *retryable)
 	auth->token = xstrdup(token);
 	auth->expires_at = started + lifetime;
 	auth->refresh_at = auth->expires_at - margin;
+	auth->usable_until = auth->expires_at -
+		(lifetime / 4 < EXPIRY_SLACK_US ? lifetime / 4 : EXPIRY_SLACK_US);
 	ok = true;
 
 done:

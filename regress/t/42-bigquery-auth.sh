@@ -190,6 +190,22 @@ GOOGLE_APPLICATION_CREDENTIALS="$T/sa.json" expect_error gives-up 3 \
 [ "$(grep -c 'retrying in' "$T/gives-up.err")" -eq 3 ] || fail "gives-up: expected 3 retries"
 ctl POST /oauth '{"fail": null}' >/dev/null
 
+# a renewal that fails while the token still works: a warning, the token
+# kept, renewal tried again a little later (8 s tokens: renewed from 4 s)
+ctl POST /oauth '{"expiresIn": 8}' >/dev/null
+GOOGLE_APPLICATION_CREDENTIALS="$T/sa.json" "$DRIVER" --count 12 --interval-ms 500 --url "$REST_URL" \
+	>"$T/keep.out" 2>"$T/keep.err" &
+driver_pid=$!
+wait_for "$T/keep.out" "^token 1: "
+ctl POST /oauth '{"fail": {"times": 1, "status": 503}}' >/dev/null
+wait "$driver_pid" || fail "keep: the driver exited with $? ($(cat "$T/keep.err"))"
+ctl POST /oauth '{"expiresIn": 4}' >/dev/null
+all_accepted keep
+[ "$(distinct keep)" -eq 2 ] || fail "keep: expected 2 distinct tokens, got $(distinct keep)"
+[ "$(grep -c 'warning: could not obtain access token from .*: HTTP 503: .*; the current access token is valid for [0-9]* more seconds$' "$T/keep.err")" -eq 1 ] ||
+	fail "keep: expected one warning: $(cat "$T/keep.err")"
+grep -q 'retrying in' "$T/keep.err" && fail "keep: callers held up by backoff while the token works"
+
 keyfile "$T/wrong-key.json" service_account "$T/other.pem" "$BASE/token"
 GOOGLE_APPLICATION_CREDENTIALS="$T/wrong-key.json" expect_error wrong-key 3 \
 	"could not obtain access token from $BASE/token: HTTP 400: invalid_grant: Invalid JWT Signature."
