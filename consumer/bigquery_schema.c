@@ -806,6 +806,12 @@ put_column(BqRowBuf *b, BqTableSchema *schema, BqColumn *col,
 	}
 	if (v == NULL || v->kind_case == DSPLUG__VALUE__KIND__NOT_SET)
 		return true;
+	if (col->repeated && v->kind_case != DSPLUG__VALUE__KIND_ARRAY)
+	{
+		/* sent as text: more than one dimension, or another lower bound */
+		warn_once(schema, col, "a multi-dimensional array, or one with a lower bound other than 1, written as an empty array");
+		return true;
+	}
 	if (v->kind_case == DSPLUG__VALUE__KIND_ARRAY)
 	{
 		bool		null_seen = false;

@@ -141,6 +141,7 @@ struct BqWriter
 	BqStream   *streams;
 	uint64_t	next_id;
 	bool		failed;			/* an error is set; stop */
+	bool		closing;		/* calls are being cancelled */
 };
 
 static bool start_call(BqStream *s);
@@ -200,6 +201,7 @@ bq_writer_free(BqWriter *w)
 
 	if (w == NULL)
 		return;
+	w->closing = true;
 	for (BqStream *s = w->streams; s; s = s->next)
 	{
 		if (s->call)
@@ -800,9 +802,9 @@ finish_call(BqStream *s)
 	s->inflight.head = s->inflight.tail = NULL;
 	s->unsent = requeue;
 
-	if (s->w->failed)
+	if (s->w->failed || s->w->closing)
 	{
-		/* the error is already set; this was our cancel */
+		/* the error is already set, or closing: this was our cancel */
 	}
 	else if (code == GRPC_STATUS_OK && s->unsent.head == NULL)
 	{
