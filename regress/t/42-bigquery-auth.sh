@@ -12,13 +12,16 @@
 #  - an explicit token file, rotated while in use;
 #  - bad keys, unsupported credential types, Google's 4xx errors and
 #    unreachable endpoints end with one clear line and exit code 3;
+#  - dsplug-consumer itself streaming into the fake with a service-account
+#    key and 4-second tokens: after its token expired and its AppendRows
+#    call was cut, it carries on with a fresh token;
 #  - no token, key, refresh token, client secret or assertion in any output.
 #
 # Drives bq_auth_* through consumer/test_bigquery_auth (make test-programs),
-# which prints a SHA-256 fingerprint of each token, never the token. Needs no
-# PostgreSQL.
+# which prints a SHA-256 fingerprint of each token, never the token.
 set -eu
 . regress/t/lib.sh
+. regress/t/lib/consumer.sh
 
 T=${DSPLUG_TEST_TMP:?}
 fake_dir=$(pwd)/regress/fake-bigquery
@@ -319,6 +322,48 @@ consumer/dsplug-consumer --target x --bigquery-no-auth --bigquery-token-file "$T
 rc=$?
 set -e
 [ "$rc" -eq 2 ] && grep -q 'cannot be combined' "$T/both.err" || fail "both auth options: exit $rc"
+
+# --- the consumer: a service account with 4-second tokens, REST and gRPC
+db=dsplug_t42
+recreate_db "$db"
+q "$db" <<'SQL'
+CREATE TABLE t (id int PRIMARY KEY, v text);
+CREATE PUBLICATION p FOR TABLE t;
+SELECT 'slot' FROM pg_create_logical_replication_slot('t42', 'dsplug');
+SQL
+ctl POST /oauth '{"expiresIn": 4, "issuedOnly": true}' >/dev/null
+ctl DELETE /tokens >/dev/null
+GRPC=$(sed -n 's/^fake-bigquery ready grpc=\([0-9]*\) .*/\1/p' "$T/fake.out")
+rows() {
+	curl -sS "$BASE/_fake/tables/proj/d42/t/rows" 2>/dev/null | json "len(j.get('rows', []))" 2>/dev/null || echo 0
+}
+wait_rows() {
+	for _ in $(seq 150); do
+		[ "$(rows)" -eq "$1" ] && return 0
+		kill -0 "$consumer_pid" 2>/dev/null || fail "the consumer died: $(tail -n 3 "$T/consumer.err")"
+		sleep 0.1
+	done
+	fail "the fake holds $(rows) rows, expected $1: $(tail -n 3 "$T/consumer.err")"
+}
+GOOGLE_APPLICATION_CREDENTIALS="$T/sa.json" "$CONSUMER" --dbname "dbname=$db" --slot t42 --publication p \
+	--target 'bigquery://proj/d42?location=EU' --bigquery-endpoint "127.0.0.1:$GRPC" \
+	--bigquery-rest-endpoint "$BASE" --bigquery-plaintext --status-interval 0 --group-ms 50 \
+	>"$T/consumer.out" 2>"$T/consumer.err" &
+consumer_pid=$!
+trap 'kill "$fake_pid" 2>/dev/null || true; kill -KILL "$consumer_pid" 2>/dev/null || true' EXIT
+q "$db" -c "INSERT INTO t VALUES (1, 'before')"
+wait_rows 1
+sleep 5									# the first token has expired
+ctl POST /faults '{"type": "unavailable"}' >/dev/null
+q "$db" -c "INSERT INTO t VALUES (2, 'after')"
+wait_rows 2
+kill -TERM "$consumer_pid"
+wait "$consumer_pid" || fail "the consumer exited with $? after SIGTERM: $(tail -n 3 "$T/consumer.err")"
+grep -q "service account $EMAIL (key file $T/sa.json)" "$T/consumer.err" ||
+	fail "the consumer does not say where its credentials come from: $(head -n 3 "$T/consumer.err")"
+used=$(ctl GET /tokens | json "sum(1 for t in j['tokens'] if t['grpc'] > 0 and t['accepted'] > 0)")
+[ "$used" -ge 2 ] || fail "the consumer wrote with $used accepted token(s), expected a fresh one after expiry"
+echo "# consumer: streamed with $used successive service-account tokens (4 s each) over AppendRows, REST calls too: $(ctl GET /tokens | json "sum(t['rest'] for t in j['tokens'])")"
 
 # --- no secret anywhere: every token issued, the file tokens, the private
 # key, the user's secrets, and JWTs (base64url JSON starts "eyJ")
