@@ -33,17 +33,17 @@
  * The first token is fetched by bq_auth_create(), so that bad credentials
  * stop the consumer at startup rather than at its first write.
  *
- * Refresh.  A token is renewed once less than REFRESH_MARGIN (or, for a
- * token issued for a shorter time, half its lifetime) remains, so a caller
- * always gets one that stays valid for a while.  A failed renewal is
- * retried with backoff when the failure may pass (no connection, timeout,
- * HTTP 429 or 5xx).  While the current token still has some life left, a
- * failed renewal (any failure) is a warning: that token is returned, and
- * renewal is tried again a little later, once per call, so that callers
- * are not held up by backoff.  Without a usable token, HTTP 4xx is final
- * at once and other failures after FETCH_ATTEMPTS; the message carries
- * Google's "error" and "error_description".  Expiry times are kept on the monotonic clock, so a
- * wall-clock step cannot make a token look fresh.
+ * Refresh.  A token is renewed once less than REFRESH_MARGIN_US (or, for
+ * a token issued for a shorter time, half its lifetime) remains, so a
+ * caller always gets one that stays valid for a while.  While the current
+ * token still has some life left, a failed renewal (any failure) is a
+ * warning: that token is returned, and renewal is tried again a little
+ * later (RETRY_LATER_US), one attempt per call, so callers are not held up
+ * by backoff.  Without a usable token, failures that may pass (no
+ * connection, timeout, HTTP 429 or 5xx) are retried with backoff up to
+ * FETCH_ATTEMPTS times, and HTTP 4xx is final at once; the message carries
+ * Google's "error" and "error_description".  Expiry times are kept on the
+ * monotonic clock, so a wall-clock step cannot make a token look fresh.
  *
  * Secrets.  No token, private key, refresh token, client secret or signed
  * assertion is ever put in a message; server responses are only quoted
