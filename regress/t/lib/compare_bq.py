@@ -94,6 +94,8 @@ def canon_float(x):
     x = float(x)
     if x != x:
         return "NaN"
+    if x == 0:
+        return "0.0"            # JSON output does not keep -0's sign
     return repr(x)
 
 
@@ -197,12 +199,13 @@ def select_expr(col, typname, elem):
     if typname == "interval":
         return interval_expr(q)
     if elem is not None:
-        e = interval_expr("e") if elem == "interval" else "e::text"
+        e = interval_expr("e") if elem == "interval" else "CASE WHEN e IS NOT NULL THEN format('%s', e) END"
         # arrays sent as text (several dimensions, lower bound not 1) are empty
         return ("CASE WHEN array_ndims(%s) > 1 OR array_lower(%s, 1) <> 1 THEN '[]' "
                 "ELSE (SELECT json_agg(%s ORDER BY o) FROM unnest(%s) WITH ORDINALITY u(e, o))::text END"
                 % (q, q, e, q))
-    return "%s::text" % q
+    # the type's output function (bpchar keeps its padding, inet its form)
+    return "CASE WHEN %s IS NOT NULL THEN format('%%s', %s) END" % (q, q)
 
 
 def convert(value, typname, elem):
