@@ -406,7 +406,8 @@ apply_relation(Applier *a, const Dsplug__Relation *rel)
 			!a->sink->ops->set_copied(a->sink, rel, info.copied_lsn))
 			return false;
 	}
-	if (info.copied_lsn != INVALID_LSN && info.copied_lsn > a->applied_lsn)
+	if (info.copied_lsn != INVALID_LSN && info.copied_lsn > a->applied_lsn &&
+		!info.orders_by_sequence)
 		copied_add(a, rel->oid, info.copied_lsn);
 	return true;
 }

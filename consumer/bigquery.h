@@ -108,7 +108,7 @@ typedef struct BqTableSchema
 	BqTableShape shape;
 	BqColumn   *columns;
 	int			ncolumns;
-	int		   *key;			/* indexes into columns, merge shape */
+	int		   *key;			/* indexes into columns: the primary key */
 	int			nkey;
 	uint8_t    *writer_schema;	/* serialized ProtoSchema */
 	size_t		writer_schema_len;

@@ -396,7 +396,7 @@ bq_schema_match(BqTableSchema *schema, const Dsplug__Relation *rel, int *added)
 		}
 		col->source = (int) i;
 		col->kind = repeated ? sc->element_kind : sc->kind;
-		if (sc->primary_key && schema->shape == BQ_SHAPE_MERGE)
+		if (sc->primary_key)
 			schema->key[schema->nkey++] = c;
 	}
 	return true;
@@ -879,8 +879,9 @@ tuple_value(const Dsplug__Tuple *t, int i)
 /*
  * Encode the row(s) for one change into out, each ending at an entry of
  * out->ends.  Merge shape: kind UPSERT (tuple = new) or DELETE (tuple =
- * the old key); an UPSERT whose old tuple has another key is preceded by
- * the DELETE of the old key.  Change-log shape: one line of the given kind.
+ * the old key).  Change-log shape: one line of the given kind.  An update
+ * whose old tuple has another primary key is preceded by the delete of the
+ * old key (a DELETE row, or a DELETE line), with the same sequence number.
  * false after error_set (nothing appended then).
  */
 bool
@@ -893,7 +894,8 @@ bq_encode_row(BqRowBuf *out, BqTableSchema *schema, BqRowKind kind,
 	size_t		start_rows = out->nrows;
 	bool		merge = schema->shape == BQ_SHAPE_MERGE;
 
-	if (merge && kind == BQ_ROW_UPSERT && old != NULL)
+	if (((merge && kind == BQ_ROW_UPSERT) || kind == BQ_ROW_UPDATE) &&
+		old != NULL && schema->nkey > 0)
 	{
 		bool		same = true;
 
@@ -904,8 +906,8 @@ bq_encode_row(BqRowBuf *out, BqTableSchema *schema, BqRowKind kind,
 			same = values_equal(tuple_value(old, src), tuple_value(tuple, src));
 		}
 		if (!same &&
-			!bq_encode_row(out, schema, BQ_ROW_DELETE, sequence, commit_time,
-						   old, NULL, rel))
+			!bq_encode_row(out, schema, merge ? BQ_ROW_DELETE : BQ_ROW_LOG_DELETE,
+						   sequence, commit_time, old, NULL, rel))
 			return false;
 	}
 

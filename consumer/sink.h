@@ -103,6 +103,16 @@ typedef struct SinkRelationInfo
 	 * INVALID_LSN when it was never copied.
 	 */
 	uint64_t	copied_lsn;
+
+	/*
+	 * The sink orders every change by its sequence number (commit_lsn,
+	 * position; copied rows by the copy's LSN), whatever order they come
+	 * in, as BigQuery CDC does.  Changes that a copy already holds are then
+	 * given to it anyway, instead of being skipped: a copy does not remove
+	 * rows from such a target, so a delete must still reach a row the copy
+	 * no longer has, and the rest is older than the copy and loses.
+	 */
+	bool		orders_by_sequence;
 } SinkRelationInfo;
 
 typedef struct Sink Sink;

@@ -406,6 +406,7 @@ bq_relation(Sink *sink, const Dsplug__Relation *rel, SinkRelationInfo *info)
 
 	memset(info, 0, sizeof(SinkRelationInfo));
 	info->copied_lsn = INVALID_LSN;
+	info->orders_by_sequence = true;
 
 	if (t == NULL)
 	{
