@@ -14,7 +14,7 @@
 
 const path = require('path');
 
-const [subsetFile, fakeDir] = process.argv.slice(2);
+const [subsetFile, fakeDir] = process.argv.slice(2).map((p) => path.resolve(p));
 const protobuf = require(path.join(fakeDir, 'node_modules', 'protobufjs'));
 const protoDir = path.dirname(require.resolve('google-proto-files/package.json',
   { paths: [fakeDir] }));
