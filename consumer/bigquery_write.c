@@ -367,9 +367,15 @@ bq_writer_poll(BqWriter *w, int timeout_ms)
 	}
 	if (w->failed)
 		return false;
-	deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-							gpr_time_from_micros(wake > now ? wake - now : 0,
-												 GPR_TIMESPAN));
+	/*
+	 * A zero timeout must not wait at all: a deadline of "now" costs a
+	 * millisecond of timer resolution, on every poll of the consumer's loop.
+	 */
+	if (wake <= now)
+		deadline = gpr_inf_past(GPR_CLOCK_MONOTONIC);
+	else
+		deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+								gpr_time_from_micros(wake - now, GPR_TIMESPAN));
 	ev = grpc_completion_queue_next(w->cq, deadline, NULL);
 	while (ev.type == GRPC_OP_COMPLETE)
 	{
