@@ -195,8 +195,8 @@ extern void bq_writer_free(BqWriter *w);
 extern BqStream *bq_writer_stream(BqWriter *w, const char *project,
 								  const char *dataset, BqTableSchema *schema);
 extern bool bq_writer_append(BqWriter *w, BqStream *s, BqRowBuf *rows);
-extern uint64_t bq_writer_last_request(const BqWriter *w);
-extern uint64_t bq_writer_lowest_unacked(const BqWriter *w);
+extern uint64_t bq_writer_last_request(BqWriter *w);
+extern uint64_t bq_writer_lowest_unacked(BqWriter *w);
 extern bool bq_writer_poll(BqWriter *w, int timeout_ms);
 extern bool bq_writer_wait(BqWriter *w, uint64_t request, bool *stopped);
 

@@ -5,9 +5,15 @@
  *		on each table's _default stream, with the gRPC C core.
  *
  * One bidirectional AppendRows call per table (a BqStream), all on one
- * channel and one completion queue, driven from the consumer's thread:
- * bq_writer_append queues a request and sends what it can, bq_writer_poll
- * collects what the server answered.  Per call, one send and one receive
+ * channel and one completion queue.  A thread of its own, the completion
+ * thread, waits on the queue (gRPC's core makes its I/O progress in that
+ * wait), handles every completed batch, sends the next request as soon as
+ * the previous send is done, and runs the retry timers; so the pipeline
+ * keeps moving while the consumer's thread waits for the source.  The
+ * consumer's thread only queues requests (bq_writer_append) and reads what
+ * was acknowledged.  One mutex (BqWriter.lock) guards all of the writer's
+ * state; the condition variable wakes whoever waits for acknowledgements
+ * or room.  Per call, one send and one receive
  * are outstanding at a time; requests are pipelined (sent without waiting
  * for their answers), and answers come back in request order, so the
  * oldest request in flight is the one an answer is for.
@@ -38,6 +44,8 @@
  *-------------------------------------------------------------------------
  */
 #include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +145,10 @@ struct BqWriter
 {
 	grpc_channel *channel;
 	grpc_completion_queue *cq;
+	pthread_t	cq_thread;
+	pthread_mutex_t lock;		/* everything below, and every stream */
+	pthread_cond_t cond;		/* requests acknowledged, or failure */
+	char		error[2048];	/* the failure, set by fail_stream */
 	BqAuth	   *auth;
 	BqStream   *streams;
 	uint64_t	next_id;
@@ -149,6 +161,10 @@ static void pump(BqStream *s);
 static bool send_next(BqStream *s);
 static bool start_recv(BqStream *s, bool first);
 static void handle_event(BqWriter *w, grpc_event ev);
+static void *cq_thread_main(void *arg);
+static void run_timers(BqWriter *w);
+static bool writer_failed(BqWriter *w);
+static void wait_cond(BqWriter *w, int64_t wait_us);
 static void handle_response(BqStream *s, const uint8_t *data, size_t len);
 static void finish_call(BqStream *s);
 static void fail_stream(BqStream *s, const char *fmt,...) CONSUMER_PRINTF(2, 3);
@@ -162,7 +178,8 @@ static const char *status_name(int code);
 
 /*
  * A writer on endpoint (HOST:PORT; NULL: bigquerystorage.googleapis.com:443),
- * TLS unless plaintext.  Never fails: connections are made per call.
+ * TLS unless plaintext; auth NULL sends no credentials.  Never fails:
+ * connections are made per call.
  */
 BqWriter *
 bq_writer_create(const char *endpoint, bool plaintext, BqAuth *auth)
@@ -190,7 +207,85 @@ bq_writer_create(const char *endpoint, bool plaintext, BqAuth *auth)
 	grpc_channel_credentials_release(creds);
 	w->cq = grpc_completion_queue_create_for_next(NULL);
 	w->auth = auth;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	if (pthread_create(&w->cq_thread, NULL, cq_thread_main, w) != 0)
+	{
+		fprintf(stderr, "dsplug-consumer: could not start the gRPC completion thread\n");
+		exit(EXIT_RUNTIME);
+	}
 	return w;
+}
+
+/*
+ * The completion thread: wait for completed batches (this is where gRPC
+ * reads and writes the connection), handle them, send what can be sent,
+ * retry what is due; until the queue is shut down.
+ */
+static void *
+cq_thread_main(void *arg)
+{
+	BqWriter   *w = arg;
+
+	for (;;)
+	{
+		grpc_event	ev;
+
+		ev = grpc_completion_queue_next(w->cq,
+										gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+													 gpr_time_from_millis(50, GPR_TIMESPAN)),
+										NULL);
+		if (ev.type == GRPC_QUEUE_SHUTDOWN)
+			break;
+		pthread_mutex_lock(&w->lock);
+		if (ev.type == GRPC_OP_COMPLETE)
+			handle_event(w, ev);
+		run_timers(w);
+		pthread_cond_broadcast(&w->cond);
+		pthread_mutex_unlock(&w->lock);
+	}
+	return NULL;
+}
+
+/* Calls whose backoff is over are opened again; everything is pumped. */
+static void
+run_timers(BqWriter *w)
+{
+	int64_t		now = clock_us();
+
+	for (BqStream *s = w->streams; s; s = s->next)
+	{
+		if (s->retry_at != 0 && s->retry_at <= now)
+			s->retry_at = 0;
+		pump(s);
+	}
+}
+
+/* With the lock held: true after setting the error when the writer failed. */
+static bool
+writer_failed(BqWriter *w)
+{
+	if (!w->failed)
+		return false;
+	error_set(EXIT_TARGET, "%s", w->error);
+	return true;
+}
+
+/* With the lock held: wait for the completion thread, up to wait_us. */
+static void
+wait_cond(BqWriter *w, int64_t wait_us)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += wait_us / 1000000;
+	until.tv_nsec += (wait_us % 1000000) * 1000;
+	if (until.tv_nsec >= 1000000000)
+	{
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&w->cond, &w->lock, &until);
 }
 
 /* Cancel every call, wait for their operations, and free everything. */
@@ -201,6 +296,7 @@ bq_writer_free(BqWriter *w)
 
 	if (w == NULL)
 		return;
+	pthread_mutex_lock(&w->lock);
 	w->closing = true;
 	for (BqStream *s = w->streams; s; s = s->next)
 	{
@@ -218,11 +314,9 @@ bq_writer_free(BqWriter *w)
 				finish_call(s);
 		}
 		if (busy)
-			handle_event(w, grpc_completion_queue_next(w->cq,
-													   gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-																	gpr_time_from_millis(1000, GPR_TIMESPAN)),
-													   NULL));
+			wait_cond(w, 100000);
 	} while (busy);
+	pthread_mutex_unlock(&w->lock);
 
 	while (w->streams)
 	{
@@ -242,10 +336,10 @@ bq_writer_free(BqWriter *w)
 		free(s);
 	}
 	grpc_completion_queue_shutdown(w->cq);
-	while (grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-									  NULL).type != GRPC_QUEUE_SHUTDOWN)
-		;
+	pthread_join(w->cq_thread, NULL);
 	grpc_completion_queue_destroy(w->cq);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
 	grpc_channel_destroy(w->channel);
 	grpc_shutdown();
 	free(w);
@@ -300,9 +394,8 @@ bool
 bq_writer_append(BqWriter *w, BqStream *s, BqRowBuf *rows)
 {
 	BqRequest  *r;
+	bool		ok;
 
-	if (w->failed)
-		return false;
 	if (rows->nrows == 0)
 		return true;
 	r = xmalloc(sizeof(BqRequest));
@@ -310,26 +403,37 @@ bq_writer_append(BqWriter *w, BqStream *s, BqRowBuf *rows)
 	r->id = ++w->next_id;
 	r->rows = *rows;
 	memset(rows, 0, sizeof(BqRowBuf));
+	pthread_mutex_lock(&w->lock);
 	s->queued_bytes += r->rows.len;
 	queue_push(&s->unsent, r);
 	pump(s);
 	while (s->queued_bytes > MAX_QUEUED_BYTES && !w->failed)
-		bq_writer_poll(w, 100);
-	return !w->failed;
+		wait_cond(w, 100000);
+	ok = !writer_failed(w);
+	pthread_mutex_unlock(&w->lock);
+	return ok;
 }
 
 /* The id of the last request queued (0: none yet). */
 uint64_t
-bq_writer_last_request(const BqWriter *w)
+bq_writer_last_request(BqWriter *w)
 {
-	return w->next_id;
+	uint64_t	id;
+
+	pthread_mutex_lock(&w->lock);
+	id = w->next_id;
+	pthread_mutex_unlock(&w->lock);
+	return id;
 }
 
 /* The lowest id not yet acknowledged; past the last request when none. */
 uint64_t
-bq_writer_lowest_unacked(const BqWriter *w)
+bq_writer_lowest_unacked(BqWriter *w)
 {
-	uint64_t	lowest = w->next_id + 1;
+	uint64_t	lowest;
+
+	pthread_mutex_lock(&w->lock);
+	lowest = w->next_id + 1;
 
 	for (BqStream *s = w->streams; s; s = s->next)
 	{
@@ -340,52 +444,25 @@ bq_writer_lowest_unacked(const BqWriter *w)
 			if (r->id < lowest)
 				lowest = r->id;
 	}
+	pthread_mutex_unlock(&w->lock);
 	return lowest;
 }
 
 /*
- * Collect answers and events for up to timeout_ms (0: only what is there),
- * and send what can be sent.  false after error_set when the writer failed.
+ * Wait up to timeout_ms (0: not at all) for the completion thread to
+ * handle something.  false after error_set when the writer failed.
  */
 bool
 bq_writer_poll(BqWriter *w, int timeout_ms)
 {
-	int64_t		now = clock_us();
-	int64_t		wake = now + (int64_t) timeout_ms * 1000;
-	gpr_timespec deadline;
-	grpc_event	ev;
+	bool		ok;
 
-	for (BqStream *s = w->streams; s; s = s->next)
-	{
-		if (s->retry_at != 0 && s->retry_at <= now)
-		{
-			s->retry_at = 0;
-			pump(s);
-		}
-		else if (s->retry_at != 0 && s->retry_at < wake)
-			wake = s->retry_at;
-	}
-	if (w->failed)
-		return false;
-	/*
-	 * A zero timeout must not wait at all: a deadline of "now" costs a
-	 * millisecond of timer resolution, on every poll of the consumer's loop.
-	 */
-	if (wake <= now)
-		deadline = gpr_inf_past(GPR_CLOCK_MONOTONIC);
-	else
-		deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-								gpr_time_from_micros(wake - now, GPR_TIMESPAN));
-	ev = grpc_completion_queue_next(w->cq, deadline, NULL);
-	while (ev.type == GRPC_OP_COMPLETE)
-	{
-		handle_event(w, ev);
-		ev = grpc_completion_queue_next(w->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC),
-										NULL);
-	}
-	for (BqStream *s = w->streams; s; s = s->next)
-		pump(s);
-	return !w->failed;
+	pthread_mutex_lock(&w->lock);
+	if (timeout_ms > 0 && !w->failed)
+		wait_cond(w, (int64_t) timeout_ms * 1000);
+	ok = !writer_failed(w);
+	pthread_mutex_unlock(&w->lock);
+	return ok;
 }
 
 /*
@@ -478,7 +555,7 @@ url_encode(const char *s)
 static void
 pump(BqStream *s)
 {
-	if (s->w->failed || s->retry_at != 0)
+	if (s->w->failed || s->w->closing || s->retry_at != 0)
 		return;
 	if (s->call == NULL)
 	{
@@ -505,9 +582,8 @@ start_call(BqStream *s)
 
 	if (w->auth != NULL)
 	{
-		error_clear();
 		token = bq_auth_token(w->auth);
-		if (token == NULL && error_message()[0] != '\0')
+		if (token == NULL)
 		{
 			/* the token source may be back later: retry like the server */
 			schedule_retry(s, false, error_message());
@@ -864,15 +940,13 @@ schedule_retry(BqStream *s, bool quota, const char *why)
 static void
 fail_stream(BqStream *s, const char *fmt,...)
 {
-	char		msg[2048];
 	va_list		ap;
 
 	if (s->w->failed)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(s->w->error, sizeof(s->w->error), fmt, ap);
 	va_end(ap);
-	error_set(EXIT_TARGET, "%s", msg);
 	s->w->failed = true;
 	if (s->call)
 		grpc_call_cancel(s->call, NULL);

@@ -278,7 +278,8 @@ bq_open(Sink *sink, const char *location, const char *slot,
 		!read_state(bq, applied_lsn))
 		goto fail;
 	bq->writer = bq_writer_create(bigquery_options.endpoint,
-								  bigquery_options.plaintext, bq->auth);
+								  bigquery_options.plaintext,
+								  bigquery_options.auth.none ? NULL : bq->auth);
 	log_info("writing to BigQuery dataset %s.%s in %s (%s mode), credentials: %s",
 			 bq->project, bq->dataset, bq->location,
 			 bq->append_mode ? "append" : "merge", bq_auth_describe(bq->auth));
