@@ -861,8 +861,21 @@ values_equal(const Dsplug__Value *a, const Dsplug__Value *b)
 	}
 	la = protobuf_c_message_get_packed_size(&a->base);
 	lb = protobuf_c_message_get_packed_size(&b->base);
-	if (la != lb || la > sizeof(sa))
-		return false;			/* a large key that differs is rare */
+	if (la != lb)
+		return false;
+	if (la > sizeof(sa))
+	{
+		uint8_t    *ba = xmalloc(la);
+		uint8_t    *bb = xmalloc(lb);
+		bool		same;
+
+		protobuf_c_message_pack(&a->base, ba);
+		protobuf_c_message_pack(&b->base, bb);
+		same = memcmp(ba, bb, la) == 0;
+		free(ba);
+		free(bb);
+		return same;
+	}
 	protobuf_c_message_pack(&a->base, sa);
 	protobuf_c_message_pack(&b->base, sb);
 	return memcmp(sa, sb, la) == 0;
