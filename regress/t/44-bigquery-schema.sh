@@ -71,6 +71,17 @@ ts=$(fake_get /_fake/tables/proj/a/items/rows | json_get \
 bq_consume "$db" s_merge p "bigquery://proj/m?location=EU" --create-slot
 bq_compare "$db" m --publication p
 
+# TRUNCATE: a change log gets a TRUNCATE line (and replays empty); a merge
+# table cannot be emptied by key, so the consumer says so, once
+q "$db" -c "TRUNCATE nokey" -c "INSERT INTO nokey VALUES (9, 'after')" -c "TRUNCATE items" \
+	-c "TRUNCATE items"
+bq_consume "$db" s_merge p "bigquery://proj/m?location=EU" --create-slot
+bq_compare "$db" m --table public.nokey
+n=$(grep -c 'TRUNCATE of "public"."items" not applied to BigQuery table m.items' "$T/consumer.log")
+[ "$n" -eq 1 ] || fail "the truncate warning came $n times, expected once"
+n=$(fake_get /_fake/tables/proj/m/items | json_get "d['numRows']")
+[ "$n" -eq 89 ] || fail "m.items holds $n rows after an unapplied truncate, expected 89"
+
 # an unchanged TOASTed value without REPLICA IDENTITY FULL
 q "$db" <<'SQL'
 CREATE TABLE docs (id int PRIMARY KEY, title text, body text);
