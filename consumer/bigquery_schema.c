@@ -528,8 +528,17 @@ bq_schema_free(BqTableSchema *schema)
 void
 bq_sequence_number(char *buf, uint64_t lsn, bool streamed, uint64_t position)
 {
-	snprintf(buf, 52, "%016" PRIX64 "/%016" PRIX64 "/%016" PRIX64,
-			 lsn, (uint64_t) (streamed ? 1 : 0), position);
+	static const char hex[] = "0123456789ABCDEF";
+	uint64_t	sections[3] = {lsn, streamed ? 1 : 0, position};
+	char	   *p = buf;
+
+	/* by hand: snprintf was a tenth of the consumer's time per change */
+	for (int s = 0; s < 3; s++)
+	{
+		for (int shift = 60; shift >= 0; shift -= 4)
+			*p++ = hex[(sections[s] >> shift) & 0xF];
+		*p++ = s < 2 ? '/' : '\0';
+	}
 }
 
 static void
