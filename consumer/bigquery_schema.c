@@ -578,6 +578,8 @@ put_len(BqRowBuf *b, int field, const void *data, size_t len)
 {
 	put_tag(b, field, WT_LEN);
 	put_varint(b, len);
+	if (len == 0)
+		return;					/* an empty bytea's data may be NULL */
 	buf_reserve(b, len);
 	memcpy(b->data + b->len, data, len);
 	b->len += len;
