@@ -36,8 +36,16 @@ SQL
 bq_consume "$db" s_merge p "bigquery://proj/m?location=EU" --create-slot
 grep -q 'table "public"."nokey" is written append-only as a change log to m.nokey: it has no primary key' \
 	"$T/consumer.log" || fail "no log line for the table without a key: $(cat "$T/consumer.log")"
+# the consumer keeps running while the source changes shape under it
+# shellcheck disable=SC2046
+"$CONSUMER" --dbname "dbname=$db" --slot s_merge --publication p --create-slot \
+	--target "bigquery://proj/m?location=EU" $(bq_options) --status-interval 0 \
+	--group-ms 100 2>>"$T/consumer.log" &
+running=$!
+trap 'kill -KILL $running 2>/dev/null || true; stop_fake' EXIT
+q "$db" -c "INSERT INTO items VALUES (101, 'new')"
+sleep 1
 q "$db" <<'SQL'
-INSERT INTO items VALUES (101, 'new');
 ALTER TABLE items ADD COLUMN price numeric(10,2) DEFAULT 9.99, ADD COLUMN tags text[];
 INSERT INTO items VALUES (102, 'newer', 1.25, '{a,b}');
 UPDATE items SET price = 5 WHERE id = 1;
@@ -45,7 +53,15 @@ DELETE FROM items WHERE id = 2;
 DELETE FROM nokey WHERE a = 2;
 INSERT INTO nokey VALUES (3, 'three');
 SQL
-bq_consume "$db" s_merge p "bigquery://proj/m?location=EU" --create-slot
+end=$(current_lsn "$db")
+for i in $(seq 1 150); do
+	lsn_le "$end" "$(slot_confirmed "$db" s_merge)" && break
+	kill -0 "$running" || fail "the consumer died: $(tail -n 3 "$T/consumer.log")"
+	sleep 0.2
+done
+kill -TERM "$running"
+wait "$running" || fail "the consumer did not stop cleanly: $(tail -n 3 "$T/consumer.log")"
+trap 'stop_fake' EXIT
 grep -q "added 2 column(s) to table m.items" "$T/consumer.log" || fail "no ADD COLUMN: $(tail -n 5 "$T/consumer.log")"
 bq_compare "$db" m --publication p
 t=$(fake_get /_fake/tables/proj/m/items | json_get "[f['name'] for f in d['table']['schema']['fields']]")
