@@ -52,6 +52,7 @@
 
 #define STATE_TABLE			"_dsplug_state"
 #define STATE_INTERVAL_US	INT64_C(5000000)
+#define SYNC_TIMEOUT_US		INT64_C(60000000)
 
 /* A relation's table, as this run knows it. */
 typedef struct BqTable
@@ -763,14 +764,31 @@ bq_flushed_lsn(Sink *sink)
 	return bq->flushed;
 }
 
-/* Wait until BigQuery acknowledged every commit, and record it. */
+/*
+ * Wait until BigQuery acknowledged every commit, and record it.  A stop
+ * does not wait forever for a BigQuery that does not answer: after
+ * SYNC_TIMEOUT_US it fails, having confirmed only what was acknowledged
+ * (the rest is sent again at the next start).
+ */
 static bool
 bq_sync(Sink *sink)
 {
 	BqSink	   *bq = sink->private_data;
+	uint64_t	last = bq_writer_last_request(bq->writer);
+	int64_t		deadline = clock_us() + SYNC_TIMEOUT_US;
 
-	if (!bq_writer_wait(bq->writer, bq_writer_last_request(bq->writer), NULL))
-		return false;
+	while (bq_writer_lowest_unacked(bq->writer) <= last)
+	{
+		if (!bq_writer_poll(bq->writer, 200))
+			return false;
+		if (clock_us() > deadline)
+		{
+			collect_acks(bq);
+			error_set(EXIT_TARGET, "could not stop cleanly: BigQuery has not acknowledged every change after %d s; confirmed up to %X/%X, the rest is sent again at the next start",
+					  (int) (SYNC_TIMEOUT_US / 1000000), LSN_FORMAT_ARGS(bq->flushed));
+			return false;
+		}
+	}
 	collect_acks(bq);
 	if (bq->flushed > bq->state_lsn)
 		return write_state(bq);
