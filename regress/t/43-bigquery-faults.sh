@@ -11,7 +11,8 @@
 # CDC warnings.  Last, an in-band row error stops the consumer with exit 3
 # and a message naming the table, the row's key and BigQuery's reason,
 # without confirming the transaction; once the fault is gone, a restart
-# converges.
+# converges.  A BigQuery that stops answering makes a clean stop give up
+# after 60 s (exit 3) without confirming what was not acknowledged.
 set -eu
 . regress/t/lib.sh
 . regress/t/lib/consumer.sh
@@ -127,7 +128,30 @@ grep "could not" "$T/consumer.log" && fail "the consumer reported errors"
 log_lines=$(fake_get /_fake/tables/proj/ds/events | json_get "d['numRows']")
 [ "$log_lines" -ge "$iterations" ] || fail "the events change log has $log_lines lines"
 
-# 3. an in-band row error: exit 3 naming table, key, reason; nothing confirmed
+# 3. a BigQuery that does not answer: a clean stop gives up after 60 s with
+# exit 3, having confirmed nothing it did not acknowledge
+fake_post /_fake/faults '{"type": "delay", "delayMs": 90000}'
+run
+sleep 2
+q "$db" -c "UPDATE acct SET note = 'unanswered' WHERE id = 7"
+end=$(current_lsn "$db")
+sleep 2
+kill -TERM "$consumer"
+set +e
+wait "$consumer"
+rc=$?
+set -e
+consumer=""
+[ "$rc" -eq 3 ] || fail "a stop without answers exited $rc, expected 3"
+grep -q "could not stop cleanly: BigQuery has not acknowledged every change after 60 s" "$T/consumer.log" ||
+	fail "no message for the unanswered stop: $(tail -n 2 "$T/consumer.log")"
+lsn_le "$end" "$(slot_confirmed "$db" t43)" && fail "an unacknowledged change was confirmed"
+curl -sf -X DELETE "$FAKE/_fake/faults" >/dev/null
+bq_consume "$db" t43 p "$uri"
+bq_compare "$db" ds --publication p
+sed -i '/could not stop cleanly/d' "$T/consumer.log"
+
+# 4. an in-band row error: exit 3 naming table, key, reason; nothing confirmed
 before=$(slot_confirmed "$db" t43)
 fake_post /_fake/faults '{"type": "row_error", "table": "acct", "where": {"id": "42"}, "message": "value too exotic", "times": 100}'
 q "$db" -c "UPDATE acct SET note = 'bad' WHERE id = 42"
