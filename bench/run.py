@@ -483,13 +483,13 @@ class ConsumerBench:
         m = re.match(r"fake-bigquery ready grpc=(\d+) http=(\d+)", self.fake.stdout.readline())
         if not m:
             return "the fake BigQuery server did not start"
+        # plaintext gRPC on loopback, and a bearer token (the fake accepts any)
+        token = os.path.join(self.work, "bigquery-token")
+        with open(token, "w") as fh:
+            fh.write("ya29.bench-token\n")
         self.extra = ["--bigquery-endpoint", f"127.0.0.1:{m[1]}",
-                      "--bigquery-rest-endpoint", f"http://127.0.0.1:{m[2]}"]
-        # whatever --help offers for plaintext and a token, the fake wants both
-        for opt, val in (("--bigquery-plaintext", None), ("--bigquery-insecure", None),
-                         ("--bigquery-token", "bench-token")):
-            if opt in helptext:
-                self.extra += [opt] + ([val] if val else [])
+                      "--bigquery-rest-endpoint", f"http://127.0.0.1:{m[2]}",
+                      "--bigquery-plaintext", "--bigquery-token-file", token]
         return None
 
     def stop_target(self):

@@ -1012,7 +1012,8 @@ apply_relation(Applier *a, const Dsplug__Relation *rel)
 			!a->sink->ops->set_copied(a->sink, rel, info.copied_lsn))
 			return false;
 	}
-	if (info.copied_lsn != INVALID_LSN && info.copied_lsn > a->applied_lsn)
+	if (info.copied_lsn != INVALID_LSN && info.copied_lsn > a->applied_lsn &&
+		!info.orders_by_sequence)
 		copied_add(a, rel->oid, info.copied_lsn);
 	return true;
 }
@@ -1052,6 +1053,7 @@ apply_change(Applier *a, const WireItem *item)
 	change.position = item->position;
 	change.commit_time = a->commit_time;
 	change.backfill = false;
+	change.copy_lsn = INVALID_LSN;
 
 	if (!begin_group(a) || !a->sink->ops->change(a->sink, &change))
 		return false;

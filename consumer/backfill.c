@@ -116,6 +116,7 @@ typedef struct TableCopy
 	const uint8_t **fdata;		/* the current row's fields */
 	int32_t    *flen;			/* their lengths, -1 for NULL */
 	uint64_t	rows;
+	uint64_t	copy_lsn;		/* the snapshot's consistent point */
 	const char *what;			/* "schema"."name", for messages */
 } TableCopy;
 
@@ -135,8 +136,8 @@ static bool describe_table(PGconn *conn, PGresult *tables, int row,
 static void free_description(OwnedRelation *r);
 static bool copy_table(PGconn *conn, Sink *sink, const Dsplug__Relation *rel,
 					   bool partitioned, const char *rowfilter,
-					   uint64_t *position, void (*tick) (void *),
-					   void *tick_arg);
+					   uint64_t copy_lsn, uint64_t *position,
+					   void (*tick) (void *), void *tick_arg);
 static bool copy_rows(PGconn *conn, Sink *sink, TableCopy *tc,
 					  uint64_t *position, void (*tick) (void *),
 					  void *tick_arg);
@@ -215,7 +216,7 @@ backfill_run(const ConsumerOptions *opts, Sink *sink, const char *snapshot,
 			sink->ops->truncate(sink, &rel, 1, false, false, 0, position) &&
 			copy_table(conn, sink, rel, PQgetvalue(tables, i, 4)[0] == 'p',
 					   PQgetisnull(tables, i, 5) ? NULL : PQgetvalue(tables, i, 5),
-					   &position, NULL, NULL);
+					   lsn, &position, NULL, NULL);
 		free_description(&owned);
 		if (!copied)
 			goto abort;
@@ -356,7 +357,7 @@ backfill_relation(const ConsumerOptions *opts, Sink *sink,
 	ok = PQntuples(tables) == 0 ||
 		copy_table(conn, sink, rel, PQgetvalue(tables, 0, 4)[0] == 'p',
 				   PQgetisnull(tables, 0, 5) ? NULL : PQgetvalue(tables, 0, 5),
-				   &position, tick, tick_arg);
+				   *copied_lsn, &position, tick, tick_arg);
 	if (ok)
 		log_info("copied table \"%s\".\"%s\": %llu rows, consistent at %X/%X",
 				 rel->schema, rel->name, (unsigned long long) position,
@@ -583,8 +584,8 @@ free_description(OwnedRelation *r)
  */
 static bool
 copy_table(PGconn *conn, Sink *sink, const Dsplug__Relation *rel,
-		   bool partitioned, const char *rowfilter, uint64_t *position,
-		   void (*tick) (void *), void *tick_arg)
+		   bool partitioned, const char *rowfilter, uint64_t copy_lsn,
+		   uint64_t *position, void (*tick) (void *), void *tick_arg)
 {
 	WireText	sqlbuf;
 	TableCopy	tc;
@@ -596,6 +597,7 @@ copy_table(PGconn *conn, Sink *sink, const Dsplug__Relation *rel,
 
 	memset(&tc, 0, sizeof(TableCopy));
 	tc.rel = rel;
+	tc.copy_lsn = copy_lsn;
 	snprintf(what, sizeof(what), "\"%s\".\"%s\"", rel->schema, rel->name);
 	tc.what = what;
 	tc.array_text = xmalloc(sizeof(int) * (rel->n_columns + 1));
@@ -832,6 +834,7 @@ copy_rows(PGconn *conn, Sink *sink, TableCopy *tc, uint64_t *position,
 			change.position = (*position)++;
 			change.commit_time = 0;
 			change.backfill = true;
+			change.copy_lsn = tc->copy_lsn;
 			if (!sink->ops->change(sink, &change))
 				goto done;
 			pos = p;

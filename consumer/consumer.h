@@ -37,6 +37,7 @@
 
 #include <libpq-fe.h>
 
+#include "bigquery_auth.h"
 #include "sink.h"
 #include "wire_decode.h"
 
@@ -101,6 +102,9 @@ typedef struct ConsumerOptions
 	const char *record_file;
 	const char *replay_file;
 	bool		quiet;
+
+	/* BigQuery target: --bigquery-token-file, --bigquery-no-auth */
+	BqAuthOptions bigquery_auth;
 } ConsumerOptions;
 
 /* Set by the SIGINT/SIGTERM handler; the loops stop at the next frame. */

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bigquery.h"
 #include "consumer.h"
 
 #define DSPLUG_CONSUMER_VERSION	"1.0"
@@ -52,6 +53,11 @@ enum
 	OPT_FEEDBACK_INTERVAL,
 	OPT_RECORD,
 	OPT_REPLAY,
+	OPT_BIGQUERY_TOKEN_FILE,
+	OPT_BIGQUERY_NO_AUTH,
+	OPT_BIGQUERY_ENDPOINT,
+	OPT_BIGQUERY_REST_ENDPOINT,
+	OPT_BIGQUERY_PLAINTEXT,
 	OPT_VERSION
 };
 
@@ -76,6 +82,11 @@ static const struct option long_options[] = {
 	{"feedback-interval", required_argument, NULL, OPT_FEEDBACK_INTERVAL},
 	{"record", required_argument, NULL, OPT_RECORD},
 	{"replay", required_argument, NULL, OPT_REPLAY},
+	{"bigquery-token-file", required_argument, NULL, OPT_BIGQUERY_TOKEN_FILE},
+	{"bigquery-no-auth", no_argument, NULL, OPT_BIGQUERY_NO_AUTH},
+	{"bigquery-endpoint", required_argument, NULL, OPT_BIGQUERY_ENDPOINT},
+	{"bigquery-rest-endpoint", required_argument, NULL, OPT_BIGQUERY_REST_ENDPOINT},
+	{"bigquery-plaintext", no_argument, NULL, OPT_BIGQUERY_PLAINTEXT},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -100,8 +111,9 @@ usage(FILE *out)
 			"                           (PG* environment variables and TLS settings apply)\n"
 			"  -S, --slot=NAME          logical replication slot using the dsplug plugin\n"
 			"  -P, --publication=NAMES  comma-separated publications (publication_names)\n"
-			"  -t, --target=URI         where changes go: sqlite:PATH (bigquery:// is not\n"
-			"                           supported yet)\n"
+			"  -t, --target=URI         where changes go: sqlite:PATH, or\n"
+			"                           bigquery://PROJECT/DATASET?location=LOCATION\n"
+			"                           [&mode=merge|append][&max_staleness=15m]\n"
 			"\n"
 			"Slot and initial copy:\n"
 			"      --create-slot        create the slot (plugin dsplug) if it does not exist;\n"
@@ -153,6 +165,21 @@ usage(FILE *out)
 			"                           --dbname, --slot and --publication are then unused\n"
 			"  -h, --help               show this help and exit\n"
 			"      --version            show the version and exit\n"
+			"\n"
+			"BigQuery credentials (default: the service account key or authorized_user\n"
+			"file named by GOOGLE_APPLICATION_CREDENTIALS, else the metadata server of\n"
+			"a Google Cloud machine, GCE_METADATA_HOST honoured):\n"
+			"      --bigquery-token-file=FILE  use the OAuth access token in FILE, re-read\n"
+			"                           when the file changes; keeping it fresh is up to you\n"
+			"      --bigquery-no-auth   send no credentials (a test server on loopback only)\n"
+			"\n"
+			"BigQuery endpoints (default: Google's, over TLS):\n"
+			"      --bigquery-endpoint=HOST:PORT   Storage Write API (gRPC) endpoint\n"
+			"                           (default bigquerystorage.googleapis.com:443)\n"
+			"      --bigquery-rest-endpoint=URL    REST endpoint (default\n"
+			"                           https://bigquery.googleapis.com)\n"
+			"      --bigquery-plaintext gRPC without TLS; only with a loopback\n"
+			"                           --bigquery-endpoint (a test server)\n"
 			"\n"
 			"Signals: SIGINT and SIGTERM finish the frame being applied, commit, confirm\n"
 			"and exit 0.  Lost connections and server restarts are retried with backoff.\n"
@@ -315,6 +342,27 @@ main(int argc, char **argv)
 			case OPT_REPLAY:
 				opts.replay_file = optarg;
 				break;
+			case OPT_BIGQUERY_TOKEN_FILE:
+				opts.bigquery_auth.token_file = optarg;
+				break;
+			case OPT_BIGQUERY_NO_AUTH:
+				opts.bigquery_auth.none = true;
+				break;
+			case OPT_BIGQUERY_ENDPOINT:
+				if (strchr(optarg, ':') == NULL)
+					bad_usage("invalid value \"%s\" for --bigquery-endpoint: expected HOST:PORT",
+							  optarg);
+				bigquery_options.endpoint = optarg;
+				break;
+			case OPT_BIGQUERY_REST_ENDPOINT:
+				if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0)
+					bad_usage("invalid value \"%s\" for --bigquery-rest-endpoint: expected an http:// or https:// URL",
+							  optarg);
+				bigquery_options.rest_endpoint = optarg;
+				break;
+			case OPT_BIGQUERY_PLAINTEXT:
+				bigquery_options.plaintext = true;
+				break;
 			case 'q':
 				opts.quiet = true;
 				break;
@@ -343,6 +391,15 @@ main(int argc, char **argv)
 				  strerror(errno));
 	if (opts.target == NULL)
 		bad_usage("--target is required");
+	if (opts.bigquery_auth.token_file != NULL && opts.bigquery_auth.none)
+		bad_usage("--bigquery-token-file cannot be combined with --bigquery-no-auth");
+	if (bigquery_options.plaintext &&
+		(bigquery_options.endpoint == NULL ||
+		 !(strncmp(bigquery_options.endpoint, "127.", 4) == 0 ||
+		   strncmp(bigquery_options.endpoint, "localhost:", 10) == 0 ||
+		   strncmp(bigquery_options.endpoint, "[::1]:", 6) == 0)))
+		bad_usage("--bigquery-plaintext needs a loopback --bigquery-endpoint (127.x.x.x, localhost or [::1])");
+	bigquery_options.auth = opts.bigquery_auth;
 	if (opts.replay_file != NULL)
 	{
 		if (opts.record_file != NULL || opts.create_slot || opts.backfill)

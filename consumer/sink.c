@@ -38,15 +38,14 @@ sink_open(const char *uri, const char *slot, uint64_t *applied_lsn)
 			return NULL;
 		}
 	}
-	else if (strncmp(uri, "bigquery:", 9) == 0)
+	else if (strncmp(uri, "bigquery://", 11) == 0)
 	{
-		error_set(EXIT_TARGET, "could not open target \"%s\": the BigQuery target is not supported yet; use sqlite:PATH",
-				  uri);
-		return NULL;
+		ops = &sink_bigquery_ops;
+		location = uri + 11;
 	}
 	else
 	{
-		error_set(EXIT_TARGET, "could not open target \"%s\": unknown target type; use sqlite:PATH",
+		error_set(EXIT_TARGET, "could not open target \"%s\": unknown target type; use sqlite:PATH or bigquery://PROJECT/DATASET?location=LOCATION",
 				  uri);
 		return NULL;
 	}

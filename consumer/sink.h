@@ -75,6 +75,9 @@ typedef struct SinkChange
 	uint64_t	position;
 	int64_t		commit_time;	/* microseconds since 2000-01-01 UTC */
 	bool		backfill;
+	uint64_t	copy_lsn;		/* backfilled rows: the consistent point of
+								 * the copy's snapshot (BigQuery sequence
+								 * numbers); INVALID_LSN otherwise */
 } SinkChange;
 
 /* What a sink knows about a relation, reported by its relation call. */
@@ -100,6 +103,16 @@ typedef struct SinkRelationInfo
 	 * INVALID_LSN when it was never copied.
 	 */
 	uint64_t	copied_lsn;
+
+	/*
+	 * The sink orders every change by its sequence number (commit_lsn,
+	 * position; copied rows by the copy's LSN), whatever order they come
+	 * in, as BigQuery CDC does.  Changes that a copy already holds are then
+	 * given to it anyway, instead of being skipped: a copy does not remove
+	 * rows from such a target, so a delete must still reach a row the copy
+	 * no longer has, and the rest is older than the copy and loses.
+	 */
+	bool		orders_by_sequence;
 } SinkRelationInfo;
 
 typedef struct Sink Sink;
@@ -150,5 +163,8 @@ extern void sink_close(Sink *sink);
 
 /* sink_sqlite.c */
 extern const SinkOps sink_sqlite_ops;
+
+/* sink_bigquery.c */
+extern const SinkOps sink_bigquery_ops;
 
 #endif							/* DSPLUG_SINK_H */

@@ -45,7 +45,7 @@ done
 
 # --- the target: 3
 expect_exit 3 "unknown target type" $C $good --slot t25_dsplug --target "postgres://x"
-expect_exit 3 "BigQuery target is not supported yet" $C $good --slot t25_dsplug --target "bigquery://project/dataset"
+expect_exit 3 "could not open target \"bigquery://project/dataset\": location=LOCATION is required" $C $good --slot t25_dsplug --target "bigquery://project/dataset"
 expect_exit 3 "no database path" $C $good --slot t25_dsplug --target "sqlite:"
 expect_exit 3 "could not open target database \"$T/no/such/dir/x.db\": No such file or directory" \
 	$C $good --slot t25_dsplug --target "sqlite:$T/no/such/dir/x.db"

@@ -1,11 +1,13 @@
 'use strict';
 // HTTP: the BigQuery REST v2 subset under /bigquery/v2/projects/{p}/... and
-// the test control API under /_fake/... (README.md lists both).
+// the test control API under /_fake/... (README.md lists both), and the
+// OAuth token sources of lib/oauth.js.
 
 const http = require('http');
 const { Store } = require('./store');
 const { ApiError } = require('./errors');
 const { newStats } = require('./fake');
+const { handleOAuth, oauthOf } = require('./oauth');
 
 const MAX_BODY = 20 * 1024 * 1024;
 
@@ -124,6 +126,7 @@ async function handleControl(fake, req, path) {
     }
     case 'POST reset':
       fake.reset();
+      oauthOf(fake).reset();
       return [200, { ok: true }];
     case 'GET faults':
       return [200, { faults: fake.faults.list() }];
@@ -167,6 +170,8 @@ function createHttpServer(fake) {
     const url = new URL(req.url, 'http://fake');
     const restMatch = /^\/bigquery\/v2\/projects\/([^/]+)(\/.*)?$/.exec(url.pathname);
     try {
+      // the OAuth token endpoint, the metadata server and /_fake/oauth
+      if (await handleOAuth(fake, req, res, url)) return;
       if (url.pathname.startsWith('/_fake/') || url.pathname === '/_fake') {
         const [status, out] = await handleControl(fake, req, url.pathname.slice('/_fake'.length));
         send(res, status, out);

@@ -252,7 +252,14 @@ function canonicalInterval(str) {
     throw new ValueError(`invalid INTERVAL literal "${str}": month, minute or second out of range`);
   }
   const frac = (m[7] || '').slice(1).replace(/0+$/, '');
-  return `${num(m[1])}-${num(m[2])} ${num(m[3])} ${num(m[4])}:${num(m[5])}:${num(m[6])}${frac ? `.${frac}` : ''}`;
+  // A sign belongs to its whole section (Y-M, H:M:S), so "-0-5" is minus
+  // five months and "-0:0:1.5" minus 1.5 seconds: keep it when the leading
+  // number is 0 but the section is not.
+  const abs = (s) => String(Number(s.replace(/^[+-]/, '')));
+  const ymSign = m[1].startsWith('-') && (Number(abs(m[1])) !== 0 || Number(m[2]) !== 0) ? '-' : '';
+  const hmsSign = m[4].startsWith('-') &&
+    (Number(abs(m[4])) !== 0 || Number(m[5]) !== 0 || Number(m[6]) !== 0 || frac) ? '-' : '';
+  return `${ymSign}${abs(m[1])}-${num(m[2])} ${num(m[3])} ${hmsSign}${abs(m[4])}:${num(m[5])}:${num(m[6])}${frac ? `.${frac}` : ''}`;
 }
 
 // ---- dispatch ----

@@ -96,6 +96,9 @@ test('JSON: validated, insignificant whitespace removed, strings and numbers kep
 test('INTERVAL, BOOL, BYTES, STRING, FLOAT64', () => {
   assert.equal(v.convertScalar('INTERVAL', 'string', buf('0-0 0 0:15:0')), '0-0 0 0:15:0');
   assert.equal(v.convertScalar('INTERVAL', 'string', buf('-10-11 -5 25:59:59.000001')), '-10-11 -5 25:59:59.000001');
+  // a section's sign survives a leading zero (fidelity fix: was dropped)
+  assert.equal(v.convertScalar('INTERVAL', 'string', buf('-0-5 0 -0:0:1.5')), '-0-5 0 -0:0:1.5');
+  assert.equal(v.convertScalar('INTERVAL', 'string', buf('-0-0 -0 -0:0:0')), '0-0 0 0:0:0');
   bad(() => v.convertScalar('INTERVAL', 'string', buf('1-12 0 0:0:0')));
   bad(() => v.convertScalar('INTERVAL', 'string', buf('P1D')));
   assert.equal(v.convertScalar('BOOL', 'uint64', '0'), false);
