@@ -65,17 +65,20 @@ compare "$db" "$T/live_zstd.db" --publication p26,p26_log
 # a sanitizer build of the consumer, if the compiler can make one
 FUZZ_CONSUMER=$CONSUMER
 if echo 'int main(void){return 0;}' | cc -x c -fsanitize=address,undefined -o /dev/null - 2>/dev/null; then
-	pq_cflags=$(pkg-config --cflags libpq 2>/dev/null || echo "-I$(pg_config --includedir)")
-	pq_libs=$(pkg-config --libs libpq 2>/dev/null || echo "-L$(pg_config --libdir) -lpq")
-	# shellcheck disable=SC2086
-	if cc -std=c99 -D_GNU_SOURCE -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
-		-fno-omit-frame-pointer -Iconsumer -Iproto $pq_cflags -o "$T/consumer-asan" \
-		consumer/*.c proto/wire_decode.c proto/wire_text.c proto/dsplug.pb-c.c \
-		$pq_libs -lprotobuf-c -lzstd -lsqlite3 -lm 2>"$T/asan-build.log"; then
+	# the consumer's own Makefile, on a copy of its sources (objects here
+	# stay as they are)
+	mkdir -p "$T/asan-src/consumer" "$T/asan-src/proto"
+	cp consumer/Makefile consumer/*.c consumer/*.h "$T/asan-src/consumer/"
+	cp proto/*.proto proto/*.c proto/*.h "$T/asan-src/proto/"
+	if make -s -C "$T/asan-src/consumer" dsplug-consumer \
+		CFLAGS="-g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+		LDFLAGS="-fsanitize=address,undefined" >"$T/asan-build.log" 2>&1; then
+		cp "$T/asan-src/consumer/dsplug-consumer" "$T/consumer-asan"
 		FUZZ_CONSUMER=$T/consumer-asan
 		echo "# replays run under AddressSanitizer and UndefinedBehaviorSanitizer"
 	else
-		echo "# sanitizer build failed, replays run unsanitized: $(tail -n 1 "$T/asan-build.log")"
+		cat "$T/asan-build.log" >&2
+		fail "the compiler supports sanitizers, but the sanitizer build of the consumer failed"
 	fi
 fi
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99
