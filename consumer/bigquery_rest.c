@@ -205,6 +205,21 @@ error_text(const json_t *result)
 }
 
 /*
+ * An answer other than the expected one: the error names what was done,
+ * the HTTP status and BigQuery's message; the answer is released.  Returns
+ * false, for "return refused(...)".
+ */
+static bool
+refused(const char *what, long status, json_t **result)
+{
+	error_set(EXIT_TARGET, "could not %s: HTTP %ld: %s", what, status,
+			  error_text(*result));
+	json_decref(*result);
+	*result = NULL;
+	return false;
+}
+
+/*
  * Make sure the dataset exists in location: create it there if missing;
  * refuse (EXIT_TARGET) one in another location, which would defeat a
  * regional design.
@@ -243,12 +258,7 @@ bq_rest_ensure_dataset(BqRest *rest, const char *dataset, const char *location)
 			return true;
 		}
 		if (status != 409)
-		{
-			error_set(EXIT_TARGET, "could not %s: HTTP %ld: %s", what, status,
-					  error_text(result));
-			json_decref(result);
-			return false;
-		}
+			return refused(what, status, &result);
 		/* created meanwhile: check its location */
 		json_decref(result);
 		snprintf(what, sizeof(what), "read dataset \"%s\"", dataset);
@@ -256,12 +266,7 @@ bq_rest_ensure_dataset(BqRest *rest, const char *dataset, const char *location)
 			return false;
 	}
 	if (status != 200)
-	{
-		error_set(EXIT_TARGET, "could not %s: HTTP %ld: %s", what, status,
-				  error_text(result));
-		json_decref(result);
-		return false;
-	}
+		return refused(what, status, &result);
 	have = json_string_value(json_object_get(result, "location"));
 	if (have == NULL || strcasecmp(have, location) != 0)
 	{
@@ -294,13 +299,7 @@ bq_rest_get_table(BqRest *rest, const char *dataset, const char *table,
 		return true;
 	}
 	if (status != 200)
-	{
-		error_set(EXIT_TARGET, "could not %s: HTTP %ld: %s", what, status,
-				  error_text(*result));
-		json_decref(*result);
-		*result = NULL;
-		return false;
-	}
+		return refused(what, status, result);
 	return true;
 }
 
@@ -329,13 +328,7 @@ bq_rest_create_table(BqRest *rest, const char *dataset, const char *table,
 		return bq_rest_get_table(rest, dataset, table, result);
 	}
 	if (status != 200)
-	{
-		error_set(EXIT_TARGET, "could not %s: HTTP %ld: %s", what, status,
-				  error_text(*result));
-		json_decref(*result);
-		*result = NULL;
-		return false;
-	}
+		return refused(what, status, result);
 	return true;
 }
 
@@ -353,12 +346,6 @@ bq_rest_patch_table(BqRest *rest, const char *dataset, const char *table,
 	if (!request(rest, "PATCH", path, body, what, &status, result))
 		return false;
 	if (status != 200)
-	{
-		error_set(EXIT_TARGET, "could not %s: HTTP %ld: %s", what, status,
-				  error_text(*result));
-		json_decref(*result);
-		*result = NULL;
-		return false;
-	}
+		return refused(what, status, result);
 	return true;
 }
