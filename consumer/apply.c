@@ -1070,10 +1070,12 @@ apply_change(Applier *a, const WireItem *item)
 		a->nwhole_rows > 0 && whole_rows_has(a, ch->relation))
 	{
 		bool		vanished;
+		bool		retryable;
 
-		if (!toast_fetch_complete(a->toast, &change, &change.new_, &vanished))
+		if (!toast_fetch_complete(a->toast, &change, &change.new_, &vanished,
+								  &retryable))
 		{
-			a->source_failed = error_exit_code() == EXIT_RUNTIME;
+			a->source_failed = retryable;
 			return false;
 		}
 		if (vanished)

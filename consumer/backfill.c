@@ -393,8 +393,9 @@ done:
  * functions' output, as binary COPY gives).  *row is NULL when no such row
  * exists now; otherwise it, and the values it points to, belong to
  * *reader (created on first use, freed by backfill_read_row_free) and are
- * valid until the next read.  false after error_set: EXIT_RUNTIME for a
- * connection or server failure worth retrying, EXIT_SERVER otherwise.
+ * valid until the next read.  false after error_set; *retryable then
+ * tells a lost connection or a server failure worth retrying from one
+ * that would fail again.
  *
  * The row is read from rel itself (a row of an inheritance child is not
  * rel's: the child is published on its own), or from its partitions when
@@ -406,7 +407,8 @@ done:
 bool
 backfill_read_row(PGconn *conn, const Dsplug__Relation *rel,
 				  const Dsplug__Relation *want, const Dsplug__Tuple *key,
-				  RowReader **reader, const Dsplug__Tuple **row)
+				  RowReader **reader, const Dsplug__Tuple **row,
+				  bool *retryable)
 {
 	RowReader  *rr = *reader;
 	WireText	sql;
@@ -421,6 +423,7 @@ backfill_read_row(PGconn *conn, const Dsplug__Relation *rel,
 	bool		ok = false;
 
 	*row = NULL;
+	*retryable = false;
 	if (rr == NULL)
 	{
 		rr = xmalloc(sizeof(RowReader));
@@ -480,7 +483,7 @@ backfill_read_row(PGconn *conn, const Dsplug__Relation *rel,
 		if (v == NULL || v->kind_case == DSPLUG__VALUE__KIND__NOT_SET ||
 			v->kind_case == DSPLUG__VALUE__KIND_UNCHANGED_TOAST)
 		{
-			error_set(EXIT_RUNTIME, "could not read a row of table %s: the change does not carry its key column \"%s\"",
+			error_set(EXIT_TARGET, "could not read a row of table %s: the change does not carry its key column \"%s\"",
 					  rr->what, col->name);
 			goto done;
 		}
@@ -508,7 +511,7 @@ backfill_read_row(PGconn *conn, const Dsplug__Relation *rel,
 	}
 	if (nparams == 0)
 	{
-		error_set(EXIT_RUNTIME, "could not read a row of table %s: it has no primary key", rr->what);
+		error_set(EXIT_TARGET, "could not read a row of table %s: it has no primary key", rr->what);
 		goto done;
 	}
 	snprintf(oid, sizeof(oid), "%u", rel->oid);
@@ -527,15 +530,15 @@ backfill_read_row(PGconn *conn, const Dsplug__Relation *rel,
 	{
 		const char *sqlstate = PQresultErrorField(rr->res, PG_DIAG_SQLSTATE);
 
-		error_set(sqlstate == NULL || is_retryable_sqlstate(sqlstate) ?
-				  EXIT_RUNTIME : EXIT_SERVER,
+		*retryable = sqlstate == NULL || is_retryable_sqlstate(sqlstate);
+		error_set(*retryable ? EXIT_RUNTIME : EXIT_SERVER,
 				  "could not read a row of table %s: %s", rr->what,
 				  PQresultErrorMessage(rr->res));
 		goto done;
 	}
 	if (PQntuples(rr->res) > 1 || PQnfields(rr->res) != rr->tc.nfields)
 	{
-		error_set(EXIT_RUNTIME, "could not read a row of table %s: %d rows of %d fields for one key",
+		error_set(EXIT_TARGET, "could not read a row of table %s: %d rows of %d fields for one key",
 				  rr->what, PQntuples(rr->res), PQnfields(rr->res));
 		goto done;
 	}

@@ -17,6 +17,8 @@
  *						files until they commit
  *		backfill.c		the initial copy of the published tables under a
  *						snapshot consistent with the stream
+ *		toast_fetch.c	unchanged TOAST values read from the source for
+ *						targets that replace whole rows
  *		sink.h			the seam every target implements
  *		sink_sqlite.c	the embedded SQLite target
  *		status.c		the periodic one-line status
@@ -301,14 +303,15 @@ typedef struct RowReader RowReader;
 extern bool backfill_read_row(PGconn *conn, const Dsplug__Relation *rel,
 							  const Dsplug__Relation *want,
 							  const Dsplug__Tuple *key, RowReader **reader,
-							  const Dsplug__Tuple **row);
+							  const Dsplug__Tuple **row, bool *retryable);
 extern void backfill_read_row_free(RowReader *reader);
 
 /* toast_fetch.c */
 extern ToastFetcher *toast_fetcher_create(const ConsumerOptions *opts);
 extern void toast_fetcher_free(ToastFetcher *tf);
 extern bool toast_fetch_complete(ToastFetcher *tf, const SinkChange *change,
-								 const Dsplug__Tuple **new_, bool *vanished);
+								 const Dsplug__Tuple **new_, bool *vanished,
+								 bool *retryable);
 
 /* stream.c */
 extern int	stream_run(const ConsumerOptions *opts, Applier *a);

@@ -66,7 +66,7 @@ struct ToastFetcher
 };
 
 static bool is_unset(const Dsplug__Value *v);
-static bool ensure_connection(ToastFetcher *tf);
+static bool ensure_connection(ToastFetcher *tf, bool *retryable);
 
 ToastFetcher *
 toast_fetcher_create(const ConsumerOptions *opts)
@@ -104,17 +104,16 @@ is_unset(const Dsplug__Value *v)
 }
 
 static bool
-ensure_connection(ToastFetcher *tf)
+ensure_connection(ToastFetcher *tf, bool *retryable)
 {
-	bool		retryable;
-
 	if (tf->conn != NULL)
 		return true;
-	tf->conn = connect_server(tf->opts, false, &retryable);
+	tf->conn = connect_server(tf->opts, false, retryable);
 	if (tf->conn == NULL)
 		return false;
 	if (!set_session_formats(tf->conn))
 	{
+		*retryable = true;
 		error_set(EXIT_RUNTIME, "could not configure the connection reading unchanged TOAST values: %s",
 				  PQerrorMessage(tf->conn));
 		PQfinish(tf->conn);
@@ -131,13 +130,15 @@ ensure_connection(ToastFetcher *tf)
  * tuple's), read them from the source, and set *new_ to the new tuple with
  * them filled in (owned by tf until its next call).  *vanished: the row no
  * longer exists at the source; the UPSERT is not to be written (see the
- * file header).  Otherwise *new_ is change->new_.  false after error_set:
- * EXIT_RUNTIME when the connection failed (tf drops it; the caller retries
- * the session), another class when retrying cannot help.
+ * file header).  Otherwise *new_ is change->new_.  false after error_set,
+ * with *retryable set when the connection failed or the server may answer
+ * later (tf drops the connection; the caller retries the session, so the
+ * transaction comes again), clear when retrying cannot help.
  */
 bool
 toast_fetch_complete(ToastFetcher *tf, const SinkChange *change,
-					 const Dsplug__Tuple **new_, bool *vanished)
+					 const Dsplug__Tuple **new_, bool *vanished,
+					 bool *retryable)
 {
 	const Dsplug__Relation *rel = change->relation;
 	const Dsplug__Tuple *nt = change->new_;
@@ -150,6 +151,7 @@ toast_fetch_complete(ToastFetcher *tf, const SinkChange *change,
 
 	*new_ = nt;
 	*vanished = false;
+	*retryable = false;
 	if (nt == NULL || nt->n_values != n)
 		return true;
 	if (n > tf->cap)
@@ -188,9 +190,10 @@ toast_fetch_complete(ToastFetcher *tf, const SinkChange *change,
 	tf->key.n_values = n;
 
 	started = clock_us();
-	if (!ensure_connection(tf))
+	if (!ensure_connection(tf, retryable))
 		return false;
-	if (!backfill_read_row(tf->conn, rel, &want, &tf->key, &tf->reader, &row))
+	if (!backfill_read_row(tf->conn, rel, &want, &tf->key, &tf->reader, &row,
+						   retryable))
 	{
 		PQfinish(tf->conn);
 		tf->conn = NULL;
