@@ -555,8 +555,9 @@ handle_message(Stream *st, const char *buf, int len)
 						 (size_t) len - 25, data_start))
 		{
 			/*
-			 * A copy that lost its connection is retried: the transaction
-			 * that described the relation is rolled back and sent again.
+			 * A copy, or a read of unchanged TOAST values, that lost its
+			 * connection is retried: the transaction being applied is
+			 * rolled back and sent again.
 			 */
 			if ((st->copy_failed || st->applier->source_failed) &&
 				error_exit_code() == EXIT_RUNTIME)

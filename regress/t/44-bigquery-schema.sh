@@ -9,9 +9,9 @@
 #     commit timestamp, is_deleted), which replays to the source;
 #   - unchanged TOASTed values without REPLICA IDENTITY FULL are read again
 #     from the source (updates changing them later, rows deleted or moved
-#     later, a SIGKILL and restart): the table equals the source; without a
-#     source (--replay) the consumer stops (exit 3) with the table and the
-#     fix, instead of writing NULL;
+#     later, a lost connection, a SIGKILL and restart): the table equals
+#     the source; without a source (--replay) the consumer stops (exit 3)
+#     with the table and the fix, instead of writing NULL;
 #   - a value out of BigQuery's range is refused by BigQuery: exit 3 naming
 #     table, key and reason;
 #   - refused at start with exit 3: a dataset in another location, a dataset
@@ -138,6 +138,15 @@ q "$db" -c "UPDATE docs SET title = 'renamed ' || id WHERE id <= 20" \
 	-c "UPDATE docs SET title = 'after short' WHERE id = 1" \
 	-c "UPDATE docs SET meta = '{\"new\": true}', title = 'meta changed' WHERE id = 2"
 wait_docs
+# the connection reading them is lost: the transaction comes again
+n=$(q "$db" -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+	WHERE application_name = 'dsplug-consumer' AND backend_type = 'client backend'
+	AND datname = current_database()")
+[ "$n" -eq 1 ] || fail "expected one connection reading TOAST values, found $n"
+q "$db" -c "UPDATE docs SET title = 'after a lost connection' WHERE id = 11"
+wait_docs
+grep -q 'could not read a row of table "public"."docs": .*reconnecting' "$T/consumer.log" ||
+	fail "no retry after the lost connection: $(tail -n 3 "$T/consumer.log")"
 # more while it runs, then killed mid-stream: what it did not confirm comes again
 q "$db" -c "UPDATE docs SET title = title || ' +' WHERE id BETWEEN 21 AND 40" \
 	-c "UPDATE docs SET title = 'then deleted' WHERE id = 3" -c "DELETE FROM docs WHERE id = 3"
