@@ -139,6 +139,8 @@ static bool apply_relation(Applier *a, const Dsplug__Relation *rel);
 static bool apply_change(Applier *a, const WireItem *item);
 static bool apply_truncate(Applier *a, const WireItem *item);
 static bool copied_skips(Applier *a, uint32_t oid);
+static void whole_rows_set(Applier *a, uint32_t oid, bool whole);
+static bool whole_rows_has(const Applier *a, uint32_t oid);
 static void copied_add(Applier *a, uint32_t oid, uint64_t lsn);
 static void copied_prune(Applier *a);
 static bool describe_if_needed(Applier *a, uint32_t oid,
@@ -171,6 +173,7 @@ apply_destroy(Applier *a)
 	wire_decoder_destroy(a->decoder);
 	free(a->copied);
 	free(a->undescribed);
+	free(a->whole_rows);
 	free(a->spools);
 	free(a->holds);
 	free(a->replay_rels);
@@ -997,6 +1000,7 @@ apply_relation(Applier *a, const Dsplug__Relation *rel)
 
 	if (!begin_group(a) || !a->sink->ops->relation(a->sink, rel, &info))
 		return false;
+	whole_rows_set(a, rel->oid, info.whole_rows);
 
 	/*
 	 * A relation new to the target in the middle of the stream, or with
@@ -1055,10 +1059,71 @@ apply_change(Applier *a, const WireItem *item)
 	change.backfill = false;
 	change.copy_lsn = INVALID_LSN;
 
+	/*
+	 * A target that replaces whole rows needs the unchanged TOAST values
+	 * the update does not carry: read from the source (toast_fetch.c; why
+	 * that converges is argued there).  A row gone from the source is not
+	 * upserted; if the update moved it from another key, that key is
+	 * still deleted.
+	 */
+	if (change.kind == SINK_UPDATE && a->toast != NULL &&
+		a->nwhole_rows > 0 && whole_rows_has(a, ch->relation))
+	{
+		bool		vanished;
+		bool		retryable;
+
+		if (!toast_fetch_complete(a->toast, &change, &change.new_, &vanished,
+								  &retryable))
+		{
+			a->source_failed = retryable;
+			return false;
+		}
+		if (vanished)
+		{
+			if (change.old == NULL)
+				return true;
+			change.kind = SINK_DELETE;
+			change.new_ = NULL;
+		}
+	}
+
 	if (!begin_group(a) || !a->sink->ops->change(a->sink, &change))
 		return false;
 	a->changes++;
 	return true;
+}
+
+/* Remember whether rel's target replaces whole rows (SinkRelationInfo). */
+static void
+whole_rows_set(Applier *a, uint32_t oid, bool whole)
+{
+	size_t		n = 0;
+
+	for (size_t i = 0; i < a->nwhole_rows; i++)
+	{
+		if (a->whole_rows[i] != oid)
+			a->whole_rows[n++] = a->whole_rows[i];
+	}
+	a->nwhole_rows = n;
+	if (!whole)
+		return;
+	if (a->nwhole_rows == a->whole_rows_cap)
+	{
+		a->whole_rows_cap = a->whole_rows_cap ? a->whole_rows_cap * 2 : 16;
+		a->whole_rows = xrealloc(a->whole_rows, sizeof(uint32_t) * a->whole_rows_cap);
+	}
+	a->whole_rows[a->nwhole_rows++] = oid;
+}
+
+static bool
+whole_rows_has(const Applier *a, uint32_t oid)
+{
+	for (size_t i = 0; i < a->nwhole_rows; i++)
+	{
+		if (a->whole_rows[i] == oid)
+			return true;
+	}
+	return false;
 }
 
 static bool

@@ -120,6 +120,18 @@ typedef struct TableCopy
 	const char *what;			/* "schema"."name", for messages */
 } TableCopy;
 
+/*
+ * One row read again from the source (backfill_read_row), decoded as a
+ * copied row is: its values point into the arena and into res, both kept
+ * until the next read.
+ */
+struct RowReader
+{
+	TableCopy	tc;
+	PGresult   *res;
+	char		what[512];
+};
+
 /* A description built from the catalog, and the memory it owns. */
 typedef struct OwnedRelation
 {
@@ -141,6 +153,7 @@ static bool copy_table(PGconn *conn, Sink *sink, const Dsplug__Relation *rel,
 static bool copy_rows(PGconn *conn, Sink *sink, TableCopy *tc,
 					  uint64_t *position, void (*tick) (void *),
 					  void *tick_arg);
+static bool select_list(PGconn *conn, TableCopy *tc, WireText *sql);
 static bool decode_row(TableCopy *tc);
 static bool decode_value(TableCopy *tc, Dsplug__Kind kind, uint32_t typoid,
 						 const uint8_t *p, int32_t len, Dsplug__Value *v);
@@ -371,6 +384,202 @@ done:
 	return ok;
 }
 
+/*
+ * Read the current values of want's columns (some of rel's, in any order)
+ * of rel's row whose primary key equals key's (a tuple in rel's layout
+ * whose primary key columns are set), over conn, a normal connection
+ * configured by set_session_formats.  The values are exactly those a copy
+ * of the row would hold: the same select list, binary results (the send
+ * functions' output, as binary COPY gives).  *row is NULL when no such row
+ * exists now; otherwise it, and the values it points to, belong to
+ * *reader (created on first use, freed by backfill_read_row_free) and are
+ * valid until the next read.  false after error_set; *retryable then
+ * tells a lost connection or a server failure worth retrying from one
+ * that would fail again.
+ *
+ * The row is read from rel itself (a row of an inheritance child is not
+ * rel's: the child is published on its own), or from its partitions when
+ * rel is a partitioned table published via its root.  COPY takes no
+ * parameters, so this is a query with the key as typed text parameters
+ * (each read by its type's input function; the primary key's index finds
+ * the row).
+ */
+bool
+backfill_read_row(PGconn *conn, const Dsplug__Relation *rel,
+				  const Dsplug__Relation *want, const Dsplug__Tuple *key,
+				  RowReader **reader, const Dsplug__Tuple **row,
+				  bool *retryable)
+{
+	RowReader  *rr = *reader;
+	WireText	sql;
+	WireText   *texts = NULL;
+	const char **params = NULL;
+	Oid		   *types = NULL;
+	int			nparams = 0;
+	int			ntexts = 0;
+	char	   *ident;
+	char		oid[16];
+	char		num[32];
+	bool		ok = false;
+
+	*row = NULL;
+	*retryable = false;
+	if (rr == NULL)
+	{
+		rr = xmalloc(sizeof(RowReader));
+		memset(rr, 0, sizeof(RowReader));
+		*reader = rr;
+	}
+	PQclear(rr->res);
+	rr->res = NULL;
+	arena_reset(&rr->tc.arena);
+	free(rr->tc.array_text);
+	free(rr->tc.values);
+	free(rr->tc.fdata);
+	free(rr->tc.flen);
+	rr->tc.rel = want;
+	snprintf(rr->what, sizeof(rr->what), "\"%s\".\"%s\"", rel->schema, rel->name);
+	rr->tc.what = rr->what;
+	rr->tc.array_text = xmalloc(sizeof(int) * (want->n_columns + 1));
+	rr->tc.values = xmalloc(sizeof(Dsplug__Value *) * (want->n_columns + 1));
+	dsplug__tuple__init(&rr->tc.tuple);
+	rr->tc.tuple.n_values = want->n_columns;
+	rr->tc.tuple.values = rr->tc.values;
+
+	wire_text_init(&sql, NULL);
+	if (!select_list(conn, &rr->tc, &sql))
+		goto done;
+	rr->tc.fdata = xmalloc(sizeof(uint8_t *) * (size_t) (rr->tc.nfields + 1));
+	rr->tc.flen = xmalloc(sizeof(int32_t) * (size_t) (rr->tc.nfields + 1));
+
+	sqlbuf_add(&sql, " FROM ");
+	if ((ident = PQescapeIdentifier(conn, rel->schema, strlen(rel->schema))) == NULL)
+	{
+		fail_conn(conn, "build the query reading a row");
+		goto done;
+	}
+	sqlbuf_add(&sql, ident);
+	PQfreemem(ident);
+	sqlbuf_add(&sql, ".");
+	if ((ident = PQescapeIdentifier(conn, rel->name, strlen(rel->name))) == NULL)
+	{
+		fail_conn(conn, "build the query reading a row");
+		goto done;
+	}
+	sqlbuf_add(&sql, ident);
+	PQfreemem(ident);
+	sqlbuf_add(&sql, " dsplug_r WHERE ");
+
+	texts = xmalloc(sizeof(WireText) * (rel->n_columns + 1));
+	params = xmalloc(sizeof(char *) * (rel->n_columns + 1));
+	types = xmalloc(sizeof(Oid) * (rel->n_columns + 1));
+	for (size_t c = 0; c < rel->n_columns; c++)
+	{
+		const Dsplug__Column *col = rel->columns[c];
+		const Dsplug__Value *v = c < key->n_values ? key->values[c] : NULL;
+
+		if (!col->primary_key)
+			continue;
+		if (v == NULL || v->kind_case == DSPLUG__VALUE__KIND__NOT_SET ||
+			v->kind_case == DSPLUG__VALUE__KIND_UNCHANGED_TOAST)
+		{
+			error_set(EXIT_TARGET, "could not read a row of table %s: the change does not carry its key column \"%s\"",
+					  rr->what, col->name);
+			goto done;
+		}
+		wire_text_init(&texts[nparams], NULL);
+		if (!wire_text_append_value(&texts[nparams], v, col))
+		{
+			wire_text_free(&texts[nparams]);
+			error_set(EXIT_RUNTIME, "could not read a row of table %s: out of memory", rr->what);
+			goto done;
+		}
+		ntexts++;
+		params[nparams] = texts[nparams].data;
+		types[nparams] = col->type_oid;
+		nparams++;
+		if ((ident = PQescapeIdentifier(conn, col->name, strlen(col->name))) == NULL)
+		{
+			fail_conn(conn, "build the query reading a row");
+			goto done;
+		}
+		sqlbuf_add(&sql, "dsplug_r.");
+		sqlbuf_add(&sql, ident);
+		PQfreemem(ident);
+		snprintf(num, sizeof(num), " = $%d AND ", nparams);
+		sqlbuf_add(&sql, num);
+	}
+	if (nparams == 0)
+	{
+		error_set(EXIT_TARGET, "could not read a row of table %s: it has no primary key", rr->what);
+		goto done;
+	}
+	snprintf(oid, sizeof(oid), "%u", rel->oid);
+	params[nparams] = oid;
+	types[nparams] = 26;		/* OIDOID */
+	nparams++;
+	snprintf(num, sizeof(num), "$%d", nparams);
+	sqlbuf_add(&sql, "(dsplug_r.tableoid = ");
+	sqlbuf_add(&sql, num);
+	sqlbuf_add(&sql, " OR (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = ");
+	sqlbuf_add(&sql, num);
+	sqlbuf_add(&sql, ") = 'p')");
+
+	rr->res = PQexecParams(conn, sql.data, nparams, types, params, NULL, NULL, 1);
+	if (PQresultStatus(rr->res) != PGRES_TUPLES_OK)
+	{
+		const char *sqlstate = PQresultErrorField(rr->res, PG_DIAG_SQLSTATE);
+
+		*retryable = sqlstate == NULL || is_retryable_sqlstate(sqlstate);
+		error_set(*retryable ? EXIT_RUNTIME : EXIT_SERVER,
+				  "could not read a row of table %s: %s", rr->what,
+				  PQresultErrorMessage(rr->res));
+		goto done;
+	}
+	if (PQntuples(rr->res) > 1 || PQnfields(rr->res) != rr->tc.nfields)
+	{
+		error_set(EXIT_TARGET, "could not read a row of table %s: %d rows of %d fields for one key",
+				  rr->what, PQntuples(rr->res), PQnfields(rr->res));
+		goto done;
+	}
+	if (PQntuples(rr->res) == 1)
+	{
+		for (int f = 0; f < rr->tc.nfields; f++)
+		{
+			rr->tc.fdata[f] = (const uint8_t *) PQgetvalue(rr->res, 0, f);
+			rr->tc.flen[f] = PQgetisnull(rr->res, 0, f) ? -1 :
+				PQgetlength(rr->res, 0, f);
+		}
+		if (!decode_row(&rr->tc))
+			goto done;
+		*row = &rr->tc.tuple;
+	}
+	ok = true;
+
+done:
+	for (int i = 0; i < ntexts; i++)
+		wire_text_free(&texts[i]);
+	free(texts);
+	free(params);
+	free(types);
+	wire_text_free(&sql);
+	return ok;
+}
+
+void
+backfill_read_row_free(RowReader *reader)
+{
+	if (reader == NULL)
+		return;
+	PQclear(reader->res);
+	arena_free(&reader->tc.arena);
+	free(reader->tc.array_text);
+	free(reader->tc.values);
+	free(reader->tc.fdata);
+	free(reader->tc.flen);
+	free(reader);
+}
+
 /* Open the copy's transaction on an exported snapshot. */
 static bool
 begin_snapshot(PGconn *conn, const char *snapshot)
@@ -593,7 +802,6 @@ copy_table(PGconn *conn, Sink *sink, const Dsplug__Relation *rel,
 	char		what[512];
 	PGresult   *res;
 	bool		ok;
-	int			field;
 
 	memset(&tc, 0, sizeof(TableCopy));
 	tc.rel = rel;
@@ -603,60 +811,13 @@ copy_table(PGconn *conn, Sink *sink, const Dsplug__Relation *rel,
 	tc.array_text = xmalloc(sizeof(int) * (rel->n_columns + 1));
 
 	wire_text_init(&sqlbuf, NULL);
-	sqlbuf_add(&sqlbuf, "COPY (SELECT ");
-	field = (int) rel->n_columns;
-	for (size_t c = 0; c < rel->n_columns; c++)
+	sqlbuf_add(&sqlbuf, "COPY (");
+	if (!select_list(conn, &tc, &sqlbuf))
 	{
-		const Dsplug__Column *col = rel->columns[c];
-
-		ident = PQescapeIdentifier(conn, col->name, strlen(col->name));
-		if (ident == NULL)
-		{
-			wire_text_free(&sqlbuf);
-			free(tc.array_text);
-			return fail_conn(conn, "build the copy query");
-		}
-		if (c > 0)
-			sqlbuf_add(&sqlbuf, ", ");
-		tc.array_text[c] = -1;
-		if (col->kind == DSPLUG__KIND__KIND_TEXT && !is_text_type(col->type_oid))
-		{
-			/* the output function's text, NULL kept NULL */
-			sqlbuf_add(&sqlbuf, "CASE WHEN pg_catalog.num_nulls(");
-			sqlbuf_add(&sqlbuf, ident);
-			sqlbuf_add(&sqlbuf, ") = 0 THEN pg_catalog.concat(");
-			sqlbuf_add(&sqlbuf, ident);
-			sqlbuf_add(&sqlbuf, ") END");
-		}
-		else
-			sqlbuf_add(&sqlbuf, ident);
-		PQfreemem(ident);
+		wire_text_free(&sqlbuf);
+		free(tc.array_text);
+		return false;
 	}
-	/* arrays: their text too, for the shapes the wire sends as text */
-	for (size_t c = 0; c < rel->n_columns; c++)
-	{
-		const Dsplug__Column *col = rel->columns[c];
-
-		if (col->kind != DSPLUG__KIND__KIND_ARRAY)
-			continue;
-		ident = PQescapeIdentifier(conn, col->name, strlen(col->name));
-		if (ident == NULL)
-		{
-			wire_text_free(&sqlbuf);
-			free(tc.array_text);
-			return fail_conn(conn, "build the copy query");
-		}
-		sqlbuf_add(&sqlbuf, ", CASE WHEN pg_catalog.array_ndims(");
-		sqlbuf_add(&sqlbuf, ident);
-		sqlbuf_add(&sqlbuf, ") > 1 OR pg_catalog.array_lower(");
-		sqlbuf_add(&sqlbuf, ident);
-		sqlbuf_add(&sqlbuf, ", 1) <> 1 THEN pg_catalog.concat(");
-		sqlbuf_add(&sqlbuf, ident);
-		sqlbuf_add(&sqlbuf, ") END");
-		PQfreemem(ident);
-		tc.array_text[c] = field++;
-	}
-	tc.nfields = field;
 	sqlbuf_add(&sqlbuf, partitioned ? " FROM " : " FROM ONLY ");
 	ident = PQescapeIdentifier(conn, rel->schema, strlen(rel->schema));
 	if (ident != NULL)
@@ -719,6 +880,68 @@ copy_table(PGconn *conn, Sink *sink, const Dsplug__Relation *rel,
 	free(tc.flen);
 	free(tc.array_text);
 	return ok;
+}
+
+/*
+ * Append "SELECT <rel's columns>" to sql, as the stream carries them: the
+ * typed kinds as themselves (their binary form is the wire's), types that
+ * travel as text through their output function, arrays with their text
+ * alongside.  Sets tc->array_text (allocated by the caller, one per
+ * column) and tc->nfields.  Shared by the copy and by read_row.
+ */
+static bool
+select_list(PGconn *conn, TableCopy *tc, WireText *sql)
+{
+	const Dsplug__Relation *rel = tc->rel;
+	char	   *ident;
+	int			field = (int) rel->n_columns;
+
+	sqlbuf_add(sql, "SELECT ");
+	for (size_t c = 0; c < rel->n_columns; c++)
+	{
+		const Dsplug__Column *col = rel->columns[c];
+
+		ident = PQescapeIdentifier(conn, col->name, strlen(col->name));
+		if (ident == NULL)
+			return fail_conn(conn, "build the copy query");
+		if (c > 0)
+			sqlbuf_add(sql, ", ");
+		tc->array_text[c] = -1;
+		if (col->kind == DSPLUG__KIND__KIND_TEXT && !is_text_type(col->type_oid))
+		{
+			/* the output function's text, NULL kept NULL */
+			sqlbuf_add(sql, "CASE WHEN pg_catalog.num_nulls(");
+			sqlbuf_add(sql, ident);
+			sqlbuf_add(sql, ") = 0 THEN pg_catalog.concat(");
+			sqlbuf_add(sql, ident);
+			sqlbuf_add(sql, ") END");
+		}
+		else
+			sqlbuf_add(sql, ident);
+		PQfreemem(ident);
+	}
+	/* arrays: their text too, for the shapes the wire sends as text */
+	for (size_t c = 0; c < rel->n_columns; c++)
+	{
+		const Dsplug__Column *col = rel->columns[c];
+
+		if (col->kind != DSPLUG__KIND__KIND_ARRAY)
+			continue;
+		ident = PQescapeIdentifier(conn, col->name, strlen(col->name));
+		if (ident == NULL)
+			return fail_conn(conn, "build the copy query");
+		sqlbuf_add(sql, ", CASE WHEN pg_catalog.array_ndims(");
+		sqlbuf_add(sql, ident);
+		sqlbuf_add(sql, ") > 1 OR pg_catalog.array_lower(");
+		sqlbuf_add(sql, ident);
+		sqlbuf_add(sql, ", 1) <> 1 THEN pg_catalog.concat(");
+		sqlbuf_add(sql, ident);
+		sqlbuf_add(sql, ") END");
+		PQfreemem(ident);
+		tc->array_text[c] = field++;
+	}
+	tc->nfields = field;
+	return true;
 }
 
 /*

@@ -804,7 +804,9 @@ put_column(BqRowBuf *b, BqTableSchema *schema, BqColumn *col,
 		/*
 		 * An UPSERT replaces the whole row, so a value the change does not
 		 * carry cannot be left out (it would become NULL).  Under REPLICA
-		 * IDENTITY FULL the old tuple carries it, detoasted.
+		 * IDENTITY FULL the old tuple carries it, detoasted; otherwise the
+		 * core has read it from the source (toast_fetch.c), so a marker
+		 * gets here only without a source (--replay).
 		 */
 		if (old == NULL || old->kind_case == DSPLUG__VALUE__KIND__NOT_SET ||
 			old->kind_case == DSPLUG__VALUE__KIND_UNCHANGED_TOAST)

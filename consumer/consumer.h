@@ -17,6 +17,8 @@
  *						files until they commit
  *		backfill.c		the initial copy of the published tables under a
  *						snapshot consistent with the stream
+ *		toast_fetch.c	unchanged TOAST values read from the source for
+ *						targets that replace whole rows
  *		sink.h			the seam every target implements
  *		sink_sqlite.c	the embedded SQLite target
  *		status.c		the periodic one-line status
@@ -102,6 +104,7 @@ typedef struct ConsumerOptions
 	const char *record_file;
 	const char *replay_file;
 	bool		quiet;
+	bool		verbose;
 
 	/* BigQuery target: --bigquery-token-file, --bigquery-no-auth */
 	BqAuthOptions bigquery_auth;
@@ -117,6 +120,12 @@ extern volatile sig_atomic_t stop_requested;
  */
 typedef bool (*CopyRelationHook) (void *arg, const Dsplug__Relation *rel,
 								  bool created, uint64_t *copied_lsn);
+
+/*
+ * Reads unchanged TOAST values from the source for targets that replace
+ * whole rows (toast_fetch.c).
+ */
+typedef struct ToastFetcher ToastFetcher;
 
 /* A relation copied mid-stream, and the LSN its copy holds. */
 typedef struct CopiedRelation
@@ -218,6 +227,18 @@ typedef struct Applier
 	CopyRelationHook copy_hook; /* NULL: never copy mid-stream */
 	void	   *copy_arg;
 
+	/*
+	 * Relations whose target replaces whole rows (SinkRelationInfo), and
+	 * where their unchanged TOAST values come from: NULL (--replay) leaves
+	 * them to the sink, which refuses them.  source_failed: a read from the
+	 * source lost its connection; the session is retried.
+	 */
+	uint32_t   *whole_rows;
+	size_t		nwhole_rows;
+	size_t		whole_rows_cap;
+	ToastFetcher *toast;
+	bool		source_failed;
+
 	/* relations described in skipped transactions, not yet to the sink */
 	uint32_t   *undescribed;
 	size_t		nundescribed;
@@ -278,6 +299,19 @@ extern bool backfill_relation(const ConsumerOptions *opts, Sink *sink,
 							  uint64_t *copied_lsn);
 extern bool backfill_temporary_slot(const ConsumerOptions *opts, Sink *sink,
 									uint64_t *lsn);
+typedef struct RowReader RowReader;
+extern bool backfill_read_row(PGconn *conn, const Dsplug__Relation *rel,
+							  const Dsplug__Relation *want,
+							  const Dsplug__Tuple *key, RowReader **reader,
+							  const Dsplug__Tuple **row, bool *retryable);
+extern void backfill_read_row_free(RowReader *reader);
+
+/* toast_fetch.c */
+extern ToastFetcher *toast_fetcher_create(const ConsumerOptions *opts);
+extern void toast_fetcher_free(ToastFetcher *tf);
+extern bool toast_fetch_complete(ToastFetcher *tf, const SinkChange *change,
+								 const Dsplug__Tuple **new_, bool *vanished,
+								 bool *retryable);
 
 /* stream.c */
 extern int	stream_run(const ConsumerOptions *opts, Applier *a);
@@ -323,8 +357,10 @@ extern void status_tick(Status *st, const Applier *a, uint64_t confirmed,
 
 /* log.c */
 extern bool log_quiet;
+extern bool log_verbose_on;
 extern void log_info(const char *fmt,...) CONSUMER_PRINTF(1, 2);
 extern void log_warning(const char *fmt,...) CONSUMER_PRINTF(1, 2);
+extern void log_verbose(const char *fmt,...) CONSUMER_PRINTF(1, 2);
 extern void error_set(int exit_code, const char *fmt,...) CONSUMER_PRINTF(2, 3);
 extern const char *error_message(void);
 extern int	error_exit_code(void);

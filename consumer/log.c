@@ -26,6 +26,7 @@
 #define ERROR_MESSAGE_SIZE	2048
 
 bool		log_quiet = false;
+bool		log_verbose_on = false;
 
 static char pending_error[ERROR_MESSAGE_SIZE];
 static int	pending_exit_code = EXIT_OK;
@@ -53,6 +54,19 @@ log_warning(const char *fmt,...)
 
 	va_start(ap, fmt);
 	vlog("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+/* Details of routine work (--verbose only). */
+void
+log_verbose(const char *fmt,...)
+{
+	va_list		ap;
+
+	if (!log_verbose_on)
+		return;
+	va_start(ap, fmt);
+	vlog("", fmt, ap);
 	va_end(ap);
 }
 

@@ -88,6 +88,7 @@ static const struct option long_options[] = {
 	{"bigquery-rest-endpoint", required_argument, NULL, OPT_BIGQUERY_REST_ENDPOINT},
 	{"bigquery-plaintext", no_argument, NULL, OPT_BIGQUERY_PLAINTEXT},
 	{"quiet", no_argument, NULL, 'q'},
+	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0}
@@ -159,6 +160,9 @@ usage(FILE *out)
 			"      --feedback-interval=SECONDS  standby status updates at least every\n"
 			"                                 SECONDS (default 10)\n"
 			"  -q, --quiet              no status or informational lines, only errors\n"
+			"  -v, --verbose            also details of routine work (e.g. updates whose\n"
+			"                           row no longer exists when its unchanged TOAST\n"
+			"                           values are read)\n"
 			"      --record=FILE        also write every frame received to FILE\n"
 			"      --replay=FILE        apply the frames recorded in FILE instead of\n"
 			"                           connecting to a server (testing, debugging);\n"
@@ -271,7 +275,7 @@ main(int argc, char **argv)
 	opts.status_interval = 10;
 	opts.feedback_interval = 10;
 
-	while ((c = getopt_long(argc, argv, "d:S:P:t:qh", long_options, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "d:S:P:t:qvh", long_options, NULL)) != -1)
 	{
 		switch (c)
 		{
@@ -366,6 +370,9 @@ main(int argc, char **argv)
 			case 'q':
 				opts.quiet = true;
 				break;
+			case 'v':
+				opts.verbose = true;
+				break;
 			case 'h':
 				usage(stdout);
 				return EXIT_OK;
@@ -435,6 +442,7 @@ main(int argc, char **argv)
 			PQconninfoFree(parsed);
 	}
 	log_quiet = opts.quiet;
+	log_verbose_on = opts.verbose && !opts.quiet;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = handle_stop;

@@ -113,6 +113,14 @@ typedef struct SinkRelationInfo
 	 * no longer has, and the rest is older than the copy and loses.
 	 */
 	bool		orders_by_sequence;
+
+	/*
+	 * An update replaces the whole row in the target (BigQuery merge
+	 * tables), so it must carry every column: the core reads unchanged
+	 * TOAST values that the change does not carry from the source
+	 * (toast_fetch.c).  A sink that keeps the stored value leaves it false.
+	 */
+	bool		whole_rows;
 } SinkRelationInfo;
 
 typedef struct Sink Sink;

@@ -537,6 +537,7 @@ bq_relation(Sink *sink, const Dsplug__Relation *rel, SinkRelationInfo *info)
 		bq_schema_build_writer(t->schema);
 	if (t->stream == NULL)
 		t->stream = bq_writer_stream(bq->writer, bq->project, bq->dataset, t->schema);
+	info->whole_rows = t->schema->shape == BQ_SHAPE_MERGE;
 	return true;
 }
 

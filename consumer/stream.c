@@ -127,6 +127,7 @@ stream_run(const ConsumerOptions *opts, Applier *a)
 		a->copy_hook = copy_relation_hook;
 		a->copy_arg = &st;
 	}
+	a->toast = toast_fetcher_create(opts);
 
 	for (;;)
 	{
@@ -134,6 +135,7 @@ stream_run(const ConsumerOptions *opts, Applier *a)
 
 		st.streamed = false;
 		st.copy_failed = false;
+		a->source_failed = false;
 		r = run_session(&st);
 
 		/* keep what is complete; a transaction cut short comes again */
@@ -165,6 +167,8 @@ stream_run(const ConsumerOptions *opts, Applier *a)
 	}
 
 	status_tick(&st.status, a, confirmable_lsn(&st), st.server_lsn, true);
+	toast_fetcher_free(a->toast);
+	a->toast = NULL;
 	if (st.recorder != NULL && !recorder_close(st.recorder) && code == EXIT_OK)
 		code = error_exit_code();
 	return code;
@@ -551,10 +555,12 @@ handle_message(Stream *st, const char *buf, int len)
 						 (size_t) len - 25, data_start))
 		{
 			/*
-			 * A copy that lost its connection is retried: the transaction
-			 * that described the relation is rolled back and sent again.
+			 * A copy, or a read of unchanged TOAST values, that lost its
+			 * connection is retried: the transaction being applied is
+			 * rolled back and sent again.
 			 */
-			if (st->copy_failed && error_exit_code() == EXIT_RUNTIME)
+			if ((st->copy_failed || st->applier->source_failed) &&
+				error_exit_code() == EXIT_RUNTIME)
 				return SESSION_RETRY;
 			return SESSION_FATAL;
 		}

@@ -7,8 +7,11 @@
 #   - a table without a primary key is a change log, said once in the log;
 #   - mode=append: every table a change log (change type, sequence number,
 #     commit timestamp, is_deleted), which replays to the source;
-#   - an unchanged TOASTed value without REPLICA IDENTITY FULL stops the
-#     consumer (exit 3) with the table and the fix, instead of writing NULL;
+#   - unchanged TOASTed values without REPLICA IDENTITY FULL are read again
+#     from the source (updates changing them later, rows deleted or moved
+#     later, a lost connection, a SIGKILL and restart): the table equals
+#     the source; without a source (--replay) the consumer stops (exit 3)
+#     with the table and the fix, instead of writing NULL;
 #   - a value out of BigQuery's range is refused by BigQuery: exit 3 naming
 #     table, key and reason;
 #   - refused at start with exit 3: a dataset in another location, a dataset
@@ -98,23 +101,97 @@ n=$(grep -c 'TRUNCATE of "public"."items" not applied to BigQuery table m.items'
 n=$(fake_get /_fake/tables/proj/m/items | json_get "d['numRows']")
 [ "$n" -eq 89 ] || fail "m.items holds $n rows after an unapplied truncate, expected 89"
 
-# an unchanged TOASTed value without REPLICA IDENTITY FULL
+# unchanged TOASTed values without REPLICA IDENTITY FULL: read again from
+# the source by key while the consumer runs (SIGKILLed once, restarted);
+# updates that change them later, rows updated then deleted, key changes
 q "$db" <<'SQL'
-CREATE TABLE docs (id int PRIMARY KEY, title text, body text);
-ALTER TABLE docs ALTER body SET STORAGE EXTERNAL;
+CREATE TABLE docs (id int PRIMARY KEY, title text, body text, meta jsonb);
+ALTER TABLE docs ALTER body SET STORAGE EXTERNAL, ALTER meta SET STORAGE EXTERNAL;
 CREATE PUBLICATION p_docs FOR TABLE docs;
 SELECT 'slot' FROM pg_create_logical_replication_slot('s_docs', 'dsplug');
-INSERT INTO docs VALUES (1, 'big', (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 400) g));
-UPDATE docs SET title = 'renamed';
+INSERT INTO docs SELECT g, 'doc ' || g,
+	(SELECT string_agg(md5((g * 1000 + i)::text), '') FROM generate_series(1, 400) i),
+	(SELECT jsonb_agg(jsonb_build_object('k', i, 'v', md5((g * 7 + i)::text))) FROM generate_series(1, 100) i)
+	FROM generate_series(1, 40) g;
 SQL
-end=$(current_lsn "$db")
+start_docs() {
+	# shellcheck disable=SC2046
+	"$CONSUMER" --dbname "dbname=$db" --slot s_docs --publication p_docs \
+		--target "bigquery://proj/d?location=EU" $(bq_options) --status-interval 0 \
+		--group-ms 100 --verbose 2>>"$T/consumer.log" &
+	running=$!
+}
+wait_docs() {
+	end=$(current_lsn "$db")
+	for i in $(seq 1 150); do
+		lsn_le "$end" "$(slot_confirmed "$db" s_docs)" && return 0
+		kill -0 "$running" || fail "the consumer died: $(tail -n 3 "$T/consumer.log")"
+		sleep 0.2
+	done
+	fail "the consumer did not confirm $end: $(tail -n 3 "$T/consumer.log")"
+}
+: >"$T/consumer.log"
+start_docs
+trap 'kill -KILL $running 2>/dev/null || true; stop_fake' EXIT
+q "$db" -c "UPDATE docs SET title = 'renamed ' || id WHERE id <= 20" \
+	-c "UPDATE docs SET body = 'short now' WHERE id = 1" \
+	-c "UPDATE docs SET title = 'after short' WHERE id = 1" \
+	-c "UPDATE docs SET meta = '{\"new\": true}', title = 'meta changed' WHERE id = 2"
+wait_docs
+# the connection reading them is lost: the transaction comes again
+n=$(q "$db" -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+	WHERE application_name = 'dsplug-consumer' AND backend_type = 'client backend'
+	AND datname = current_database()")
+[ "$n" -eq 1 ] || fail "expected one connection reading TOAST values, found $n"
+q "$db" -c "UPDATE docs SET title = 'after a lost connection' WHERE id = 11"
+wait_docs
+grep -q 'could not read a row of table "public"."docs": .*reconnecting' "$T/consumer.log" ||
+	fail "no retry after the lost connection: $(tail -n 3 "$T/consumer.log")"
+# more while it runs, then killed mid-stream: what it did not confirm comes again
+q "$db" -c "UPDATE docs SET title = title || ' +' WHERE id BETWEEN 21 AND 40" \
+	-c "UPDATE docs SET title = 'then deleted' WHERE id = 3" -c "DELETE FROM docs WHERE id = 3"
+kill -KILL "$running"
+wait "$running" 2>/dev/null || true
+# while it is down: values changed, rows deleted and moved after the updates
+# that left them unchanged; the restart reads the source as it is now
+q "$db" <<'SQL'
+UPDATE docs SET title = 'before a new body' WHERE id = 5;
+UPDATE docs SET body = repeat('new body ', 3000) WHERE id = 5;
+UPDATE docs SET title = 'after a new body' WHERE id = 5;
+UPDATE docs SET title = 'updated, deleted' WHERE id = 6;
+DELETE FROM docs WHERE id = 6;
+UPDATE docs SET id = 1007 WHERE id = 7;
+UPDATE docs SET title = 'moved, then updated' WHERE id = 1007;
+UPDATE docs SET id = 1008, title = 'moved, then deleted' WHERE id = 8;
+DELETE FROM docs WHERE id = 1008;
+UPDATE docs SET id = 1009 WHERE id = 9;
+UPDATE docs SET id = 2009 WHERE id = 1009;
+UPDATE docs SET title = 'moved twice' WHERE id = 2009;
+SQL
+start_docs
+wait_docs
+kill -TERM "$running"
+wait "$running" || fail "the consumer did not stop cleanly: $(tail -n 3 "$T/consumer.log")"
+trap 'stop_fake' EXIT
+bq_compare "$db" d --table public.docs
+n=$(fake_get /_fake/tables/proj/d/docs/rows | json_get "len([r for r in d['rows'] if r['body'] is None or r['meta'] is None])")
+[ "$n" -eq 0 ] || fail "$n rows with a NULL body or meta"
+grep -q "unchanged TOAST values from the source" "$T/consumer.log" ||
+	fail "no count of rows read again: $(tail -n 5 "$T/consumer.log")"
+grep -q 'row of "public"."docs" updated at .* no longer exists at the source' "$T/consumer.log" ||
+	fail "no --verbose line for a row gone from the source: $(tail -n 5 "$T/consumer.log")"
+grep "unchanged TOAST values from the source" "$T/consumer.log" | sed 's/^/# /'
+
+# without a source (--replay) they cannot be read: the consumer stops
+# (exit 3) with the table and the fix, instead of writing NULL
+q "$db" -c "SELECT 'slot' FROM pg_create_logical_replication_slot('s_rec', 'dsplug')" \
+	-c "UPDATE docs SET title = 'recorded' WHERE id = 10"
+bq_consume "$db" s_rec p_docs "bigquery://proj/r?location=EU" --record "$T/docs.rec"
 # shellcheck disable=SC2046
 expect_exit 3 'column "body" is an unchanged TOASTed value that the change does not carry; run ALTER TABLE public.docs REPLICA IDENTITY FULL' \
-	"$CONSUMER" --dbname "dbname=$db" --slot s_docs --publication p_docs \
-	--target "bigquery://proj/d?location=EU" $(bq_options) --endpos "$end" --status-interval 0
-body=$(fake_get /_fake/tables/proj/d/docs/rows | json_get "[r['title'] for r in d['rows'] if r['body'] is None]")
+	"$CONSUMER" --replay "$T/docs.rec" --target "bigquery://proj/rr?location=EU" $(bq_options) --status-interval 0
+body=$(fake_get /_fake/tables/proj/rr/docs/rows | json_get "[r['title'] for r in d['rows'] if r['body'] is None]")
 [ "$body" = "[]" ] || fail "rows with a NULL body after the refused update: $body"
-lsn_le "$end" "$(slot_confirmed "$db" s_docs)" && fail "the refused update was confirmed"
 
 # a value BigQuery cannot hold: refused by BigQuery, named
 q "$db" <<'SQL'
@@ -149,9 +226,9 @@ expect_exit 2 "needs a loopback --bigquery-endpoint" \
 	"$CONSUMER" --dbname "dbname=$db" --slot s_merge --publication p \
 	--target "bigquery://proj/m?location=EU" --bigquery-endpoint bigquery.example.com:443 --bigquery-plaintext
 n=$(fake_get /_fake/tables/proj/m/_dsplug_state >/dev/null && fake_get /_fake/datasets | json_get "len(d['datasets'])")
-[ "$n" = 4 ] || fail "a refused start created a dataset: $n datasets"
+[ "$n" = 6 ] || fail "a refused start created a dataset: $n datasets"
 
-for s in s_merge s_append s_docs s_far; do
+for s in s_merge s_append s_docs s_rec s_far; do
 	q "$db" -c "SELECT pg_drop_replication_slot('$s')" >/dev/null
 done
 drop_db "$db"
