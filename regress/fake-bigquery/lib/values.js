@@ -46,6 +46,10 @@ function decodeUtf8(buf) {
 function toBigInt(v) {
   if (typeof v === 'bigint') return v;
   if (typeof v === 'number') return BigInt(v);
+  if (typeof v.low === 'number' && typeof v.high === 'number') { // Long, without its slow toString
+    const b = (BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0);
+    return v.unsigned ? b : BigInt.asIntN(64, b);
+  }
   return BigInt(v.toString()); // Long or decimal string
 }
 
@@ -150,7 +154,22 @@ function decodePackedDatetime(v) {
 const MIN_TIMESTAMP_MICROS = -62135596800000000n; // 0001-01-01 00:00:00 UTC
 const MAX_TIMESTAMP_MICROS = 253402300799999999n; // 9999-12-31 23:59:59.999999 UTC
 
+// The same for microseconds given as a safe integer (every safe integer is in
+// range), in exact Number arithmetic.
+function formatTimestampSafe(us) {
+  let frac = us % 1000000;
+  let secs = (us - frac) / 1000000;
+  if (frac < 0) { frac += 1000000; secs -= 1; }
+  let sod = secs % 86400;
+  let days = (secs - sod) / 86400;
+  if (sod < 0) { sod += 86400; days -= 1; }
+  const [y, m, d] = civilFromDays(days);
+  const time = formatTimeParts(Math.floor(sod / 3600), Math.floor(sod / 60) % 60, sod % 60, frac, 'TIMESTAMP');
+  return `${pad(y, 4)}-${pad(m, 2)}-${pad(d, 2)}T${time}Z`;
+}
+
 function formatTimestamp(v) {
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return formatTimestampSafe(v);
   const us = toBigInt(v);
   if (us < MIN_TIMESTAMP_MICROS || us > MAX_TIMESTAMP_MICROS) {
     throw new ValueError(`TIMESTAMP ${us} µs is outside 0001-01-01..9999-12-31`);
@@ -228,20 +247,22 @@ function canonicalJson(text) {
   } catch (e) {
     throw new ValueError(`invalid JSON: ${e.message}`);
   }
+  // Copies the text in runs, leaving out whitespace outside strings.
   let out = '';
+  let start = 0;
   let inString = false;
   for (let i = 0; i < text.length; i += 1) {
-    const c = text[i];
+    const c = text.charCodeAt(i);
     if (inString) {
-      out += c;
-      if (c === '\\') { out += text[i + 1]; i += 1; } else if (c === '"') inString = false;
-    } else if (c === '"') {
-      inString = true; out += c;
-    } else if (!' \t\n\r'.includes(c)) {
-      out += c;
+      if (c === 0x5c) i += 1; else if (c === 0x22) inString = false; // backslash escapes the next char
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) {
+      if (i > start) out += text.slice(start, i);
+      start = i + 1;
     }
   }
-  return out;
+  return start === 0 ? text : out + text.slice(start);
 }
 
 function canonicalInterval(str) {
@@ -275,8 +296,17 @@ function floatValue(v) {
 // fields arrive as Buffers (decoded here so bad UTF-8 is caught); enumType is
 // the protobufjs Enum of an enum field.
 function convertScalar(bqType, protoType, v, enumType) {
-  const str = () => decodeUtf8(v);
-  const isInt = ['int32', 'int64', 'uint32', 'uint64'].includes(protoType);
+  return convertValue(bqType, protoType, protoType === 'string' ? decodeUtf8(v) : v, enumType);
+}
+
+const INT_TYPES = new Set(['int32', 'int64', 'uint32', 'uint64']);
+
+// convertScalar for a value whose string fields are already decoded (a
+// string, valid UTF-8); integers may also come as safe-integer Numbers or
+// BigInts.
+function convertValue(bqType, protoType, v, enumType) {
+  const str = () => v;
+  const isInt = INT_TYPES.has(protoType);
   switch (bqType) {
     case 'STRING':
       if (protoType === 'enum') {
@@ -288,7 +318,7 @@ function convertScalar(bqType, protoType, v, enumType) {
     case 'BYTES':
       return (protoType === 'string' ? Buffer.from(str(), 'utf8') : Buffer.from(v)).toString('base64');
     case 'INT64':
-      return toBigInt(v).toString();
+      return typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : toBigInt(v).toString();
     case 'BOOL':
       return protoType === 'bool' ? v : toBigInt(v) !== 0n;
     case 'FLOAT64':
@@ -328,6 +358,8 @@ module.exports = {
   COMPATIBLE,
   isCompatible,
   convertScalar,
+  convertValue,
+  decodeUtf8,
   formatTimestamp,
   formatDate,
   parseDecimal,
