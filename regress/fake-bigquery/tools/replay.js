@@ -64,7 +64,10 @@ async function main() {
     '--grpc-port', '0', '--http-port', '0', '--no-rate-limit'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const ready = await new Promise((resolve) => {
     let acc = '';
-    child.stdout.on('data', (d) => { acc += d; const m = /ready grpc=(\d+) http=(\d+)/.exec(acc); if (m) resolve(m); });
+    child.stdout.on('data', (d) => {
+      if (process.env.REPLAY_VERBOSE) process.stderr.write(d);
+      acc += d; const m = /ready grpc=(\d+) http=(\d+)/.exec(acc); if (m) resolve(m);
+    });
   });
   const grpcPort = ready[1];
   const base = `http://127.0.0.1:${ready[2]}/bigquery/v2`;
