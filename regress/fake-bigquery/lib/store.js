@@ -82,6 +82,10 @@ class Table {
   }
 
   keyOf(row) {
+    if (this.primaryKey.length === 1) { // the same text, without the array
+      const v = row[this.primaryKey[0]];
+      if (typeof v === 'string') return `[${JSON.stringify(v)}]`;
+    }
     return JSON.stringify(this.primaryKey.map((c) => row[c]));
   }
 
@@ -96,7 +100,7 @@ class Table {
       throw new RowError(`${CHANGE_TYPE} must be UPSERT or DELETE, got ${changeType === null ? 'NULL' : `"${changeType}"`}`);
     }
     if (seqText !== undefined && seqText !== null) {
-      seq = cdc.parseSequenceNumber(seqText);
+      seq = cdc.sequenceKey(seqText);
       if (!seq) {
         throw new RowError(`Invalid ${CHANGE_SEQUENCE_NUMBER} "${seqText}": expected up to 4 '/'-separated sections of 1 to 16 hexadecimal digits`);
       }
@@ -136,10 +140,9 @@ class Table {
         this.counters.staleIgnored += 1;
         continue;
       }
-      const keyRow = Object.fromEntries(this.primaryKey.map((c) => [c, ch.row[c]]));
       this.keys.set(key, {
         deleted: type === 'DELETE',
-        row: type === 'DELETE' ? keyRow : ch.row,
+        row: type === 'DELETE' ? Object.fromEntries(this.primaryKey.map((c) => [c, ch.row[c]])) : ch.row,
         seqText: ch.seqText,
         seq: ch.seq,
         arrival: this.arrival,
@@ -215,7 +218,7 @@ class Table {
     t.updateTimes = [];
     t.keys = new Map();
     for (const e of j.keys || []) {
-      t.keys.set(t.keyOf(e.row), { ...e, seq: e.seqText === null ? null : cdc.parseSequenceNumber(e.seqText) });
+      t.keys.set(t.keyOf(e.row), { ...e, seq: e.seqText === null ? null : cdc.sequenceKey(e.seqText) });
     }
     return t;
   }

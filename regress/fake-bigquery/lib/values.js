@@ -227,6 +227,23 @@ function checkDecimal(bqType, { unscaled, scale }) {
   return formatDecimal(unscaled, scale);
 }
 
+// checkDecimal(bqType, parseDecimal(str)) for the plain form "[-]D[.F]"
+// with at most 15 integer and 9 fraction digits (always in range for both
+// types): leading integer zeros and trailing fraction zeros dropped, "-0" is
+// "0". null for any other form, which takes the general path.
+const PLAIN_DECIMAL_RE = /^(-?)0*(\d{0,14}\d)(?:\.(\d{1,9}))?$/;
+function plainDecimal(str) {
+  if (str.length > 26) return null;
+  const m = PLAIN_DECIMAL_RE.exec(str);
+  if (!m) return null;
+  let frac = m[3] || '';
+  let end = frac.length;
+  while (end > 0 && frac.charCodeAt(end - 1) === 0x30) end -= 1;
+  frac = frac.slice(0, end);
+  const digits = frac ? `${m[2]}.${frac}` : m[2];
+  return m[1] && digits !== '0' ? `-${digits}` : digits;
+}
+
 // BigDecimalByteStringEncoder: the value scaled by 10^scale as a little-endian
 // two's-complement integer.
 function decodeDecimalBytes(bqType, buf) {
@@ -338,7 +355,10 @@ function convertValue(bqType, protoType, v, enumType) {
     case 'NUMERIC':
     case 'BIGNUMERIC':
       if (protoType === 'bytes') return decodeDecimalBytes(bqType, v);
-      if (protoType === 'string') return checkDecimal(bqType, parseDecimal(str().trim()));
+      if (protoType === 'string') {
+        const t = str().trim();
+        return plainDecimal(t) ?? checkDecimal(bqType, parseDecimal(t));
+      }
       if (isInt) return checkDecimal(bqType, { unscaled: toBigInt(v), scale: 0 });
       if (!Number.isFinite(v)) throw new ValueError(`${bqType} cannot hold ${v}`);
       return checkDecimal(bqType, parseDecimal(String(v)));
