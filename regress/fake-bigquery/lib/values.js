@@ -163,9 +163,27 @@ function formatTimestampSafe(us) {
   let sod = secs % 86400;
   let days = (secs - sod) / 86400;
   if (sod < 0) { sod += 86400; days -= 1; }
-  const [y, m, d] = civilFromDays(days);
-  const time = formatTimeParts(Math.floor(sod / 3600), Math.floor(sod / 60) % 60, sod % 60, frac, 'TIMESTAMP');
-  return `${pad(y, 4)}-${pad(m, 2)}-${pad(d, 2)}T${time}Z`;
+  const [y, m, d] = civilFromDays(days); // years 1685..2255: always 4 digits
+  const b = TIMESTAMP_TEXT;
+  putDigits(b, 0, y, 4);
+  putDigits(b, 5, m, 2);
+  putDigits(b, 8, d, 2);
+  putDigits(b, 11, Math.floor(sod / 3600), 2);
+  putDigits(b, 14, Math.floor(sod / 60) % 60, 2);
+  putDigits(b, 17, sod % 60, 2);
+  putDigits(b, 20, frac, 6);
+  return b.latin1Slice(0, 27); // one flat string
+}
+
+const TIMESTAMP_TEXT = Buffer.from('0000-00-00T00:00:00.000000Z', 'latin1');
+
+// n (a non-negative integer below 10^width) as width decimal digits at b[at].
+function putDigits(b, at, n, width) {
+  for (let i = at + width - 1; i >= at; i -= 1) {
+    const q = Math.floor(n / 10);
+    b[i] = 0x30 + n - q * 10;
+    n = q;
+  }
 }
 
 function formatTimestamp(v) {

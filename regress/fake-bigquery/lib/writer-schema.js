@@ -275,7 +275,7 @@ function varint64(buf, signed) {
 // lenient decoder gives the same string unless it had to put in U+FFFD or
 // the text starts with a BOM (TextDecoder drops it): then decodeUtf8 decides.
 function utf8At(buf, start, end) {
-  const s = buf.toString('utf8', start, end);
+  const s = buf.utf8Slice(start, end); // buf.toString('utf8', start, end)
   if (s.indexOf('\uFFFD') === -1 && s.charCodeAt(0) !== 0xFEFF) return s;
   return decodeUtf8(buf.subarray(start, end));
 }
