@@ -246,15 +246,19 @@ function varint32(buf) {
   return b > 0x0f ? -1 : v + b * 268435456;
 }
 
-// A 64-bit varint: a Number when below 2^49, else a BigInt (signed: as int64),
+// A 64-bit varint: a Number when below 2^53, else a BigInt (signed: as int64),
 // or undefined when malformed (more than 10 bytes, or bits past 64).
 function varint64(buf, signed) {
   const start = pos;
   let v = 0;
   let mul = 1;
-  for (let i = 0; i < 7; i += 1) {
+  for (let i = 0; i < 8; i += 1) {
     if (pos >= buf.length) return undefined;
     const b = buf[pos++];
+    if (i === 7) {
+      if (b < 0x10) return v + b * mul; // 8 bytes, below 2^53
+      break;
+    }
     v += (b & 0x7f) * mul;
     if (b < 0x80) return v;
     mul *= 128;

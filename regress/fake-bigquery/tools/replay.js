@@ -127,9 +127,17 @@ async function main() {
   }
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = (cpuTicks(child.pid) - cpu0) / 100; // USER_HZ
+  const threads = {};
+  for (const tid of fs.readdirSync(`/proc/${child.pid}/task`)) {
+    const st = fs.readFileSync(`/proc/${child.pid}/task/${tid}/stat`, 'utf8');
+
+    const f = st.split(') ')[1].split(' ');
+    const k = Number(tid) === child.pid ? 'main' : 'other';
+    threads[k] = (threads[k] || 0) + (Number(f[11]) + Number(f[12])) / 100;
+  }
   const total = rows * repeat;
   console.log(JSON.stringify({ requests: reqs.length * repeat, rows: total, errors, wallSeconds: +secs.toFixed(3),
-    fakeCpuSeconds: cpu, fakeCpuUsPerRow: +((cpu / total) * 1e6).toFixed(2), rowsPerSecond: Math.round(total / secs) }));
+    fakeCpuSeconds: cpu, fakeCpuUsPerRow: +((cpu / total) * 1e6).toFixed(2), rowsPerSecond: Math.round(total / secs), threadCpuSecondsSinceStart: threads }));
   client.close();
   child.kill('SIGTERM');
 }
