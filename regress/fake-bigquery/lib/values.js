@@ -340,7 +340,7 @@ const INT_TYPES = new Set(['int32', 'int64', 'uint32', 'uint64']);
 // string, valid UTF-8); integers may also come as safe-integer Numbers or
 // BigInts.
 function convertValue(bqType, protoType, v, enumType) {
-  const str = () => v;
+  const str = v; // the decoded string of a string field
   const isInt = INT_TYPES.has(protoType);
   switch (bqType) {
     case 'STRING':
@@ -349,45 +349,75 @@ function convertValue(bqType, protoType, v, enumType) {
         if (name === undefined) throw new ValueError(`enum value ${v} is not defined in ${enumType.name}`);
         return name;
       }
-      return str();
+      return str;
     case 'BYTES':
-      return (protoType === 'string' ? Buffer.from(str(), 'utf8') : Buffer.from(v)).toString('base64');
+      return (protoType === 'string' ? Buffer.from(str, 'utf8') : Buffer.from(v)).toString('base64');
     case 'INT64':
-      return typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : toBigInt(v).toString();
+      return int64Text(v);
     case 'BOOL':
       return protoType === 'bool' ? v : toBigInt(v) !== 0n;
     case 'FLOAT64':
       return floatValue(v);
     case 'DATE':
-      if (protoType === 'string') return parseDateLiteral(str());
+      if (protoType === 'string') return parseDateLiteral(str);
       return formatDate(Number(toBigInt(v)));
     case 'TIMESTAMP':
       return formatTimestamp(v);
     case 'DATETIME':
-      return protoType === 'string' ? parseDatetimeLiteral(str()) : decodePackedDatetime(v);
+      return protoType === 'string' ? parseDatetimeLiteral(str) : decodePackedDatetime(v);
     case 'TIME': {
-      if (protoType === 'string') return parseTimeLiteral(str());
+      if (protoType === 'string') return parseTimeLiteral(str);
       const [h, mi, s, us] = decodePackedTime(v, 'TIME');
       return formatTimeParts(h, mi, s, us, 'TIME');
     }
     case 'NUMERIC':
     case 'BIGNUMERIC':
       if (protoType === 'bytes') return decodeDecimalBytes(bqType, v);
-      if (protoType === 'string') {
-        const t = str().trim();
-        return plainDecimal(t) ?? checkDecimal(bqType, parseDecimal(t));
-      }
+      if (protoType === 'string') return plainOrDecimal(bqType)(str);
       if (isInt) return checkDecimal(bqType, { unscaled: toBigInt(v), scale: 0 });
       if (!Number.isFinite(v)) throw new ValueError(`${bqType} cannot hold ${v}`);
       return checkDecimal(bqType, parseDecimal(String(v)));
     case 'JSON':
-      return canonicalJson(str());
+      return canonicalJson(str);
     case 'GEOGRAPHY':
-      return str();
+      return str;
     case 'INTERVAL':
-      return canonicalInterval(str());
+      return canonicalInterval(str);
     default:
       throw new ValueError(`unsupported BigQuery type ${bqType}`);
+  }
+}
+
+const int64Text = (v) => (typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : toBigInt(v).toString());
+const identity = (v) => v;
+const plainOrDecimal = (bqType) => (v) => {
+  const t = v.trim();
+  return plainDecimal(t) ?? checkDecimal(bqType, parseDecimal(t));
+};
+
+// convertValue(bqType, protoType, v, enumType) as a function of v, with the
+// branch chosen once (the same code for the frequent pairs).
+function valueConverter(bqType, protoType, enumType) {
+  switch (`${bqType}:${protoType}`) {
+    case 'STRING:string':
+    case 'GEOGRAPHY:string':
+    case 'BOOL:bool':
+      return identity;
+    case 'INT64:int64':
+    case 'INT64:int32':
+    case 'INT64:uint32':
+      return int64Text;
+    case 'TIMESTAMP:int64':
+    case 'TIMESTAMP:int32':
+    case 'TIMESTAMP:uint32':
+      return formatTimestamp;
+    case 'JSON:string':
+      return canonicalJson;
+    case 'NUMERIC:string':
+    case 'BIGNUMERIC:string':
+      return plainOrDecimal(bqType);
+    default:
+      return (v) => convertValue(bqType, protoType, v, enumType);
   }
 }
 
@@ -397,6 +427,7 @@ module.exports = {
   isCompatible,
   convertScalar,
   convertValue,
+  valueConverter,
   decodeUtf8,
   formatTimestamp,
   formatDate,

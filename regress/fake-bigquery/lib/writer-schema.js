@@ -7,7 +7,7 @@
 
 const protobuf = require('protobufjs');
 const { COLUMN_NAME_OPTION } = require('./protos');
-const { isCompatible, convertScalar, convertValue, decodeUtf8, ValueError } = require('./values');
+const { isCompatible, convertScalar, valueConverter, decodeUtf8, ValueError } = require('./values');
 const { restType } = require('./schema');
 
 const CHANGE_TYPE = '_CHANGE_TYPE';
@@ -217,7 +217,7 @@ function fastPlan(type, plan) {
       protoType: entry.protoType,
       pseudo: entry.pseudo || null,
       name: entry.pseudo ? null : entry.column.name,
-      bqType: entry.pseudo ? null : entry.column.type,
+      convert: entry.pseudo ? null : valueConverter(entry.column.type, entry.protoType, undefined),
       where: `root.${entry.column ? entry.column.name : entry.pseudo}`,
     });
   }
@@ -346,7 +346,7 @@ function fastDecodeRow(fp, buf) {
     try {
       if (e.protoType === 'string') v = utf8At(buf, v, ends[i]);
       else if (e.protoType === 'bytes') v = buf.subarray(v, ends[i]);
-      v = convertValue(e.bqType, e.protoType, v, undefined);
+      v = e.convert(v); // convertValue(column type, proto type, v)
       row[e.name] = typeof v === 'string' && v.length >= 13 ? flat(v) : v;
     } catch (err) {
       if (err instanceof ValueError) throw new RowError(`${e.where}: ${err.message}`);
