@@ -274,9 +274,130 @@ function decodeDecimalBytes(bqType, buf) {
 
 // ---- JSON / INTERVAL ----
 
+// JSON text (exactly what JSON.parse accepts: ECMA-404) without insignificant
+// whitespace, checked and copied in one pass without building the value; null
+// when the text is not JSON (or nests deeper than MAX_JSON_DEPTH), for
+// canonicalJson to decide with JSON.parse.
+const MAX_JSON_DEPTH = 1000;
+const isDigit = (c) => c >= 0x30 && c <= 0x39;
+const isHex = (c) => isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+const isJsonSpace = (c) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+
+function scanJsonString(t, i) { // t[i] is '"'; the index after the closing '"', or -1
+  for (i += 1; i < t.length;) {
+    const c = t.charCodeAt(i);
+    if (c === 0x22) return i + 1;
+    if (c < 0x20) return -1;
+    if (c === 0x5c) {
+      const e = t.charCodeAt(i + 1);
+      if (e === 0x75) {
+        if (!(isHex(t.charCodeAt(i + 2)) && isHex(t.charCodeAt(i + 3)) && isHex(t.charCodeAt(i + 4)) && isHex(t.charCodeAt(i + 5)))) return -1;
+        i += 6;
+      } else if (e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
+        i += 2;
+      } else {
+        return -1;
+      }
+    } else {
+      i += 1;
+    }
+  }
+  return -1;
+}
+
+function scanJsonNumber(t, i) { // -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?; the index after it, or -1
+  if (t.charCodeAt(i) === 0x2d) i += 1;
+  const c = t.charCodeAt(i);
+  if (c === 0x30) i += 1;
+  else if (c >= 0x31 && c <= 0x39) while (isDigit(t.charCodeAt(i))) i += 1;
+  else return -1;
+  if (t.charCodeAt(i) === 0x2e) {
+    i += 1;
+    if (!isDigit(t.charCodeAt(i))) return -1;
+    while (isDigit(t.charCodeAt(i))) i += 1;
+  }
+  const e = t.charCodeAt(i);
+  if (e === 0x65 || e === 0x45) {
+    i += 1;
+    const sign = t.charCodeAt(i);
+    if (sign === 0x2b || sign === 0x2d) i += 1;
+    if (!isDigit(t.charCodeAt(i))) return -1;
+    while (isDigit(t.charCodeAt(i))) i += 1;
+  }
+  return i;
+}
+
+// states: a value is expected (VALUE), or a value or ']' (FIRST_ITEM), a ','
+// or a closing bracket or the end (AFTER), a key or '}' (FIRST_KEY), a key
+// (KEY), a ':' (COLON)
+const VALUE = 0; const FIRST_ITEM = 1; const AFTER = 2; const FIRST_KEY = 3; const KEY = 4; const COLON = 5;
+
+function minifyJson(t) {
+  const n = t.length;
+  const stack = []; // open brackets
+  const parts = [];
+  let start = 0; // start of the text not copied yet
+  let state = VALUE;
+  let i = 0;
+  for (;;) {
+    if (i < n && isJsonSpace(t.charCodeAt(i))) {
+      if (i > start) parts.push(t.slice(start, i));
+      do i += 1; while (i < n && isJsonSpace(t.charCodeAt(i)));
+      start = i;
+    }
+    if (i >= n) break;
+    const c = t.charCodeAt(i);
+    if (state === VALUE || state === FIRST_ITEM) {
+      if (state === FIRST_ITEM && c === 0x5d) {
+        stack.pop(); i += 1; state = AFTER;
+      } else if (c === 0x7b || c === 0x5b) {
+        if (stack.length >= MAX_JSON_DEPTH) return null;
+        stack.push(c); i += 1; state = c === 0x7b ? FIRST_KEY : FIRST_ITEM;
+      } else if (c === 0x22) {
+        i = scanJsonString(t, i); if (i < 0) return null; state = AFTER;
+      } else if (c === 0x2d || isDigit(c)) {
+        i = scanJsonNumber(t, i); if (i < 0) return null; state = AFTER;
+      } else if (t.startsWith('true', i) || t.startsWith('null', i)) {
+        i += 4; state = AFTER;
+      } else if (t.startsWith('false', i)) {
+        i += 5; state = AFTER;
+      } else {
+        return null;
+      }
+    } else if (state === AFTER) {
+      if (stack.length === 0) return null; // text after the value
+      const top = stack[stack.length - 1];
+      if (c === 0x2c) {
+        i += 1; state = top === 0x7b ? KEY : VALUE;
+      } else if (c === (top === 0x7b ? 0x7d : 0x5d)) {
+        stack.pop(); i += 1; state = AFTER;
+      } else {
+        return null;
+      }
+    } else if (state === FIRST_KEY || state === KEY) {
+      if (state === FIRST_KEY && c === 0x7d) {
+        stack.pop(); i += 1; state = AFTER;
+      } else if (c === 0x22) {
+        i = scanJsonString(t, i); if (i < 0) return null; state = COLON;
+      } else {
+        return null;
+      }
+    } else { // COLON
+      if (c !== 0x3a) return null;
+      i += 1; state = VALUE;
+    }
+  }
+  if (state !== AFTER || stack.length !== 0) return null;
+  if (start === 0) return t;
+  parts.push(t.slice(start));
+  return parts.join('');
+}
+
 // Validates JSON text and returns it without insignificant whitespace (numbers
 // keep their original spelling, keys their order).
 function canonicalJson(text) {
+  const minified = minifyJson(text);
+  if (minified !== null) return minified;
   try {
     JSON.parse(text);
   } catch (e) {
