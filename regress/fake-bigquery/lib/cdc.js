@@ -13,11 +13,13 @@ function parseSequenceNumber(s) {
   return s.split('/').map((x) => BigInt(`0x${x}`));
 }
 
-// The same check, giving the compact form the store keeps: the sections,
-// each as 16 lower-case hex digits (zero-padded), concatenated. Comparing two
+// The same check, giving the comparable form the store uses: the sections,
+// each as 16 lower-case hex digits (zero-padded), '/'-separated ('/' sorts
+// before every digit, and sits at the same places in both). Comparing two
 // such strings compares the sections numerically from the left, and when
 // every shared section is equal the one with fewer sections (a prefix) is
-// lower, exactly as compareSequence does on the parsed form.
+// lower, exactly as compareSequence does on the parsed form. A number already
+// in that form is its own key.
 const ZEROS = '0000000000000000';
 const SECTION = 16;
 
@@ -27,26 +29,31 @@ function isHexDigit(c) {
 
 function sequenceKey(s) {
   if (typeof s !== 'string' || s.length === 0 || s.length > 4 * SECTION + 3) return null;
-  let out = '';
   let start = 0;
   let sections = 0;
+  let padded = true;
+  let lower = true;
   for (let i = 0; i <= s.length; i += 1) {
-    if (i === s.length || s.charCodeAt(i) === 0x2f) {
+    const c = i === s.length ? 0x2f : s.charCodeAt(i);
+    if (c === 0x2f) {
       const len = i - start;
       sections += 1;
       if (len < 1 || len > SECTION || sections > 4) return null;
-      out += ZEROS.slice(len) + s.slice(start, i);
+      if (len !== SECTION) padded = false;
       start = i + 1;
-    } else if (!isHexDigit(s.charCodeAt(i))) {
+    } else if (!isHexDigit(c)) {
       return null;
+    } else if (c >= 0x41 && c <= 0x46) {
+      lower = false;
     }
   }
-  return out.toLowerCase();
+  if (padded) return lower ? s : s.toLowerCase();
+  return s.split('/').map((x) => ZEROS.slice(x.length) + x).join('/').toLowerCase();
 }
 
 // Section count of a parsed sequence number or a sequenceKey.
 function sections(seq) {
-  return typeof seq === 'string' ? seq.length / SECTION : seq.length;
+  return typeof seq === 'string' ? (seq.length + 1) / (SECTION + 1) : seq.length;
 }
 
 // Numeric, section by section from the left. When every shared section is

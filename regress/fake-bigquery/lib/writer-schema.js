@@ -226,7 +226,8 @@ function fastPlan(type, plan) {
   if (maxId > MAX_INDEXED_FIELD) return null;
   byNumber = new Array(maxId + 1).fill(-1);
   entries.forEach((e, i) => { byNumber[e.id] = i; });
-  return { entries, byNumber, columns: plan.columns };
+  // scratch arrays for one row (decoding is synchronous)
+  return { entries, byNumber, columns: plan.columns, vals: new Array(entries.length), ends: new Array(entries.length) };
 }
 
 let pos = 0; // read position of the fast decoder
@@ -286,9 +287,8 @@ function utf8At(buf, start, end) {
 
 // Serialized row -> {row, pseudo} like decodeRow, or null to use protobufjs.
 function fastDecodeRow(fp, buf) {
-  const { entries, byNumber } = fp;
-  const vals = new Array(entries.length);
-  const ends = new Array(entries.length);
+  const { entries, byNumber, vals, ends } = fp;
+  vals.fill(undefined); // ends[i] is read only where vals[i] is set
   pos = 0;
   const len = buf.length;
   while (pos < len) {
