@@ -249,17 +249,31 @@ function checkDecimal(bqType, { unscaled, scale }) {
 // with at most 15 integer and 9 fraction digits (always in range for both
 // types): leading integer zeros and trailing fraction zeros dropped, "-0" is
 // "0". null for any other form, which takes the general path.
-const PLAIN_DECIMAL_RE = /^(-?)0*(\d{0,14}\d)(?:\.(\d{1,9}))?$/;
 function plainDecimal(str) {
-  if (str.length > 26) return null;
-  const m = PLAIN_DECIMAL_RE.exec(str);
-  if (!m) return null;
-  let frac = m[3] || '';
-  let end = frac.length;
-  while (end > 0 && frac.charCodeAt(end - 1) === 0x30) end -= 1;
-  frac = frac.slice(0, end);
-  const digits = frac ? `${m[2]}.${frac}` : m[2];
-  return m[1] && digits !== '0' ? `-${digits}` : digits;
+  const n = str.length;
+  if (n === 0 || n > 26) return null;
+  const neg = str.charCodeAt(0) === 0x2d;
+  let i = neg ? 1 : 0;
+  const intStart = i;
+  while (i < n && isDigit(str.charCodeAt(i))) i += 1;
+  const intEnd = i;
+  if (intEnd === intStart) return null;
+  let first = intStart; // leading zeros dropped, one digit kept
+  while (first < intEnd - 1 && str.charCodeAt(first) === 0x30) first += 1;
+  if (intEnd - first > 15) return null;
+  let end = intEnd; // of the text kept
+  if (i < n) {
+    if (str.charCodeAt(i) !== 0x2e) return null;
+    const fracStart = i + 1;
+    i = fracStart;
+    while (i < n && isDigit(str.charCodeAt(i))) i += 1;
+    if (i !== n || i === fracStart || i - fracStart > 9) return null;
+    end = n;
+    while (end > fracStart && str.charCodeAt(end - 1) === 0x30) end -= 1;
+    if (end === fracStart) end = intEnd; // no fraction digits left: no '.'
+  }
+  const digits = str.slice(first, end);
+  return neg && digits !== '0' ? `-${digits}` : digits;
 }
 
 // BigDecimalByteStringEncoder: the value scaled by 10^scale as a little-endian
@@ -332,9 +346,11 @@ function scanJsonNumber(t, i) { // -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?; the in
 // (KEY), a ':' (COLON)
 const VALUE = 0; const FIRST_ITEM = 1; const AFTER = 2; const FIRST_KEY = 3; const KEY = 4; const COLON = 5;
 
+const jsonStack = new Uint8Array(MAX_JSON_DEPTH); // open brackets (minifyJson is synchronous)
+
 function minifyJson(t) {
   const n = t.length;
-  const stack = []; // open brackets
+  let depth = 0; // jsonStack[0..depth-1]
   const parts = [];
   let start = 0; // start of the text not copied yet
   let state = VALUE;
@@ -349,10 +365,10 @@ function minifyJson(t) {
     const c = t.charCodeAt(i);
     if (state === VALUE || state === FIRST_ITEM) {
       if (state === FIRST_ITEM && c === 0x5d) {
-        stack.pop(); i += 1; state = AFTER;
+        depth -= 1; i += 1; state = AFTER;
       } else if (c === 0x7b || c === 0x5b) {
-        if (stack.length >= MAX_JSON_DEPTH) return null;
-        stack.push(c); i += 1; state = c === 0x7b ? FIRST_KEY : FIRST_ITEM;
+        if (depth >= MAX_JSON_DEPTH) return null;
+        jsonStack[depth] = c; depth += 1; i += 1; state = c === 0x7b ? FIRST_KEY : FIRST_ITEM;
       } else if (c === 0x22) {
         i = scanJsonString(t, i); if (i < 0) return null; state = AFTER;
       } else if (c === 0x2d || isDigit(c)) {
@@ -365,18 +381,18 @@ function minifyJson(t) {
         return null;
       }
     } else if (state === AFTER) {
-      if (stack.length === 0) return null; // text after the value
-      const top = stack[stack.length - 1];
+      if (depth === 0) return null; // text after the value
+      const top = jsonStack[depth - 1];
       if (c === 0x2c) {
         i += 1; state = top === 0x7b ? KEY : VALUE;
       } else if (c === (top === 0x7b ? 0x7d : 0x5d)) {
-        stack.pop(); i += 1; state = AFTER;
+        depth -= 1; i += 1; state = AFTER;
       } else {
         return null;
       }
     } else if (state === FIRST_KEY || state === KEY) {
       if (state === FIRST_KEY && c === 0x7d) {
-        stack.pop(); i += 1; state = AFTER;
+        depth -= 1; i += 1; state = AFTER;
       } else if (c === 0x22) {
         i = scanJsonString(t, i); if (i < 0) return null; state = COLON;
       } else {
@@ -387,7 +403,7 @@ function minifyJson(t) {
       i += 1; state = VALUE;
     }
   }
-  if (state !== AFTER || stack.length !== 0) return null;
+  if (state !== AFTER || depth !== 0) return null;
   if (start === 0) return t;
   parts.push(t.slice(start));
   return parts.join('');

@@ -367,7 +367,17 @@ function flat(s) {
   return s;
 }
 
+// the bytes at buf[at..at+6) are the ASCII word (6 letters)
+function isWord6(buf, at, word) {
+  for (let k = 0; k < 6; k += 1) if (buf[at + k] !== word.charCodeAt(k)) return false;
+  return true;
+}
+
 function utf8ForPseudo(buf, start, end) {
+  if (end - start === 6) { // the usual _CHANGE_TYPE values, without a new string
+    if (isWord6(buf, start, 'UPSERT')) return 'UPSERT';
+    if (isWord6(buf, start, 'DELETE')) return 'DELETE';
+  }
   try {
     return utf8At(buf, start, end);
   } catch (err) {
