@@ -163,11 +163,18 @@ function formatTimestampSafe(us) {
   let sod = secs % 86400;
   let days = (secs - sod) / 86400;
   if (sod < 0) { sod += 86400; days -= 1; }
-  const [y, m, d] = civilFromDays(days); // years 1685..2255: always 4 digits
+  // civilFromDays(days) without its array; years 1685..2255: always 4 digits
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const m = mp + (mp < 10 ? 3 : -9);
   const b = TIMESTAMP_TEXT;
-  putDigits(b, 0, y, 4);
+  putDigits(b, 0, era * 400 + yoe + (m <= 2 ? 1 : 0), 4);
   putDigits(b, 5, m, 2);
-  putDigits(b, 8, d, 2);
+  putDigits(b, 8, doy - Math.floor((153 * mp + 2) / 5) + 1, 2);
   putDigits(b, 11, Math.floor(sod / 3600), 2);
   putDigits(b, 14, Math.floor(sod / 60) % 60, 2);
   putDigits(b, 17, sod % 60, 2);
