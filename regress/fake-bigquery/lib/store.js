@@ -81,7 +81,20 @@ class Table {
     if (this.warnings.length < MAX_WARNINGS) this.warnings.push(message);
   }
 
+  // The key of a row in this.keys: for a one-column key whose value is a
+  // string (every key type but BOOL and FLOAT64, whose values are not
+  // strings except FLOAT64's "NaN"/"Infinity"/"-Infinity", which cannot look
+  // like JSON arrays) the value itself, else the JSON text of the key values.
   keyOf(row) {
+    if (this.primaryKey.length === 1) {
+      const v = row[this.primaryKey[0]];
+      if (typeof v === 'string') return v;
+    }
+    return JSON.stringify(this.primaryKey.map((c) => row[c]));
+  }
+
+  // The key as warnings show it: the JSON text of the key values.
+  keyText(row) {
     return JSON.stringify(this.primaryKey.map((c) => row[c]));
   }
 
@@ -96,7 +109,7 @@ class Table {
       throw new RowError(`${CHANGE_TYPE} must be UPSERT or DELETE, got ${changeType === null ? 'NULL' : `"${changeType}"`}`);
     }
     if (seqText !== undefined && seqText !== null) {
-      seq = cdc.parseSequenceNumber(seqText);
+      seq = cdc.sequenceKey(seqText);
       if (!seq) {
         throw new RowError(`Invalid ${CHANGE_SEQUENCE_NUMBER} "${seqText}": expected up to 4 '/'-separated sections of 1 to 16 hexadecimal digits`);
       }
@@ -130,18 +143,18 @@ class Table {
       const type = ch.changeType || 'UPSERT';
       const key = this.keyOf(ch.row);
       const cur = this.keys.get(key);
-      const { apply, warning } = cdc.decide(cur, ch);
-      if (warning) this.warn(`key ${key}: ${warning}`);
+      // entries keep the sequence number's text; its comparable form is
+      // computed again when needed (it was valid when stored)
+      const { apply, warning } = cdc.decide(cur && { seq: cur.seqText === null ? null : cdc.sequenceKey(cur.seqText) }, ch);
+      if (warning) this.warn(`key ${this.keyText(ch.row)}: ${warning}`);
       if (!apply) {
         this.counters.staleIgnored += 1;
         continue;
       }
-      const keyRow = Object.fromEntries(this.primaryKey.map((c) => [c, ch.row[c]]));
       this.keys.set(key, {
         deleted: type === 'DELETE',
-        row: type === 'DELETE' ? keyRow : ch.row,
+        row: type === 'DELETE' ? Object.fromEntries(this.primaryKey.map((c) => [c, ch.row[c]])) : ch.row,
         seqText: ch.seqText,
-        seq: ch.seq,
         arrival: this.arrival,
       });
       this.counters[type === 'DELETE' ? 'deletes' : 'upserts'] += 1;
@@ -215,7 +228,7 @@ class Table {
     t.updateTimes = [];
     t.keys = new Map();
     for (const e of j.keys || []) {
-      t.keys.set(t.keyOf(e.row), { ...e, seq: e.seqText === null ? null : cdc.parseSequenceNumber(e.seqText) });
+      t.keys.set(t.keyOf(e.row), { deleted: e.deleted, row: e.row, seqText: e.seqText, arrival: e.arrival });
     }
     return t;
   }

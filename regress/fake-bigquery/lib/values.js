@@ -46,6 +46,10 @@ function decodeUtf8(buf) {
 function toBigInt(v) {
   if (typeof v === 'bigint') return v;
   if (typeof v === 'number') return BigInt(v);
+  if (typeof v.low === 'number' && typeof v.high === 'number') { // Long, without its slow toString
+    const b = (BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0);
+    return v.unsigned ? b : BigInt.asIntN(64, b);
+  }
   return BigInt(v.toString()); // Long or decimal string
 }
 
@@ -150,7 +154,47 @@ function decodePackedDatetime(v) {
 const MIN_TIMESTAMP_MICROS = -62135596800000000n; // 0001-01-01 00:00:00 UTC
 const MAX_TIMESTAMP_MICROS = 253402300799999999n; // 9999-12-31 23:59:59.999999 UTC
 
+// The same for microseconds given as a safe integer (every safe integer is in
+// range), in exact Number arithmetic.
+function formatTimestampSafe(us) {
+  let frac = us % 1000000;
+  let secs = (us - frac) / 1000000;
+  if (frac < 0) { frac += 1000000; secs -= 1; }
+  let sod = secs % 86400;
+  let days = (secs - sod) / 86400;
+  if (sod < 0) { sod += 86400; days -= 1; }
+  // civilFromDays(days) without its array; years 1685..2255: always 4 digits
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const m = mp + (mp < 10 ? 3 : -9);
+  const b = TIMESTAMP_TEXT;
+  putDigits(b, 0, era * 400 + yoe + (m <= 2 ? 1 : 0), 4);
+  putDigits(b, 5, m, 2);
+  putDigits(b, 8, doy - Math.floor((153 * mp + 2) / 5) + 1, 2);
+  putDigits(b, 11, Math.floor(sod / 3600), 2);
+  putDigits(b, 14, Math.floor(sod / 60) % 60, 2);
+  putDigits(b, 17, sod % 60, 2);
+  putDigits(b, 20, frac, 6);
+  return b.latin1Slice(0, 27); // one flat string
+}
+
+const TIMESTAMP_TEXT = Buffer.from('0000-00-00T00:00:00.000000Z', 'latin1');
+
+// n (a non-negative integer below 10^width) as width decimal digits at b[at].
+function putDigits(b, at, n, width) {
+  for (let i = at + width - 1; i >= at; i -= 1) {
+    const q = Math.floor(n / 10);
+    b[i] = 0x30 + n - q * 10;
+    n = q;
+  }
+}
+
 function formatTimestamp(v) {
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return formatTimestampSafe(v);
   const us = toBigInt(v);
   if (us < MIN_TIMESTAMP_MICROS || us > MAX_TIMESTAMP_MICROS) {
     throw new ValueError(`TIMESTAMP ${us} µs is outside 0001-01-01..9999-12-31`);
@@ -208,6 +252,37 @@ function checkDecimal(bqType, { unscaled, scale }) {
   return formatDecimal(unscaled, scale);
 }
 
+// checkDecimal(bqType, parseDecimal(str)) for the plain form "[-]D[.F]"
+// with at most 15 integer and 9 fraction digits (always in range for both
+// types): leading integer zeros and trailing fraction zeros dropped, "-0" is
+// "0". null for any other form, which takes the general path.
+function plainDecimal(str) {
+  const n = str.length;
+  if (n === 0 || n > 26) return null;
+  const neg = str.charCodeAt(0) === 0x2d;
+  let i = neg ? 1 : 0;
+  const intStart = i;
+  while (i < n && isDigit(str.charCodeAt(i))) i += 1;
+  const intEnd = i;
+  if (intEnd === intStart) return null;
+  let first = intStart; // leading zeros dropped, one digit kept
+  while (first < intEnd - 1 && str.charCodeAt(first) === 0x30) first += 1;
+  if (intEnd - first > 15) return null;
+  let end = intEnd; // of the text kept
+  if (i < n) {
+    if (str.charCodeAt(i) !== 0x2e) return null;
+    const fracStart = i + 1;
+    i = fracStart;
+    while (i < n && isDigit(str.charCodeAt(i))) i += 1;
+    if (i !== n || i === fracStart || i - fracStart > 9) return null;
+    end = n;
+    while (end > fracStart && str.charCodeAt(end - 1) === 0x30) end -= 1;
+    if (end === fracStart) end = intEnd; // no fraction digits left: no '.'
+  }
+  const digits = str.slice(first, end);
+  return neg && digits !== '0' ? `-${digits}` : digits;
+}
+
 // BigDecimalByteStringEncoder: the value scaled by 10^scale as a little-endian
 // two's-complement integer.
 function decodeDecimalBytes(bqType, buf) {
@@ -220,28 +295,153 @@ function decodeDecimalBytes(bqType, buf) {
 
 // ---- JSON / INTERVAL ----
 
+// JSON text (exactly what JSON.parse accepts: ECMA-404) without insignificant
+// whitespace, checked and copied in one pass without building the value; null
+// when the text is not JSON (or nests deeper than MAX_JSON_DEPTH), for
+// canonicalJson to decide with JSON.parse.
+const MAX_JSON_DEPTH = 1000;
+const isDigit = (c) => c >= 0x30 && c <= 0x39;
+const isHex = (c) => isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+const isJsonSpace = (c) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+
+function scanJsonString(t, i) { // t[i] is '"'; the index after the closing '"', or -1
+  for (i += 1; i < t.length;) {
+    const c = t.charCodeAt(i);
+    if (c === 0x22) return i + 1;
+    if (c < 0x20) return -1;
+    if (c === 0x5c) {
+      const e = t.charCodeAt(i + 1);
+      if (e === 0x75) {
+        if (!(isHex(t.charCodeAt(i + 2)) && isHex(t.charCodeAt(i + 3)) && isHex(t.charCodeAt(i + 4)) && isHex(t.charCodeAt(i + 5)))) return -1;
+        i += 6;
+      } else if (e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
+        i += 2;
+      } else {
+        return -1;
+      }
+    } else {
+      i += 1;
+    }
+  }
+  return -1;
+}
+
+function scanJsonNumber(t, i) { // -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?; the index after it, or -1
+  if (t.charCodeAt(i) === 0x2d) i += 1;
+  const c = t.charCodeAt(i);
+  if (c === 0x30) i += 1;
+  else if (c >= 0x31 && c <= 0x39) while (isDigit(t.charCodeAt(i))) i += 1;
+  else return -1;
+  if (t.charCodeAt(i) === 0x2e) {
+    i += 1;
+    if (!isDigit(t.charCodeAt(i))) return -1;
+    while (isDigit(t.charCodeAt(i))) i += 1;
+  }
+  const e = t.charCodeAt(i);
+  if (e === 0x65 || e === 0x45) {
+    i += 1;
+    const sign = t.charCodeAt(i);
+    if (sign === 0x2b || sign === 0x2d) i += 1;
+    if (!isDigit(t.charCodeAt(i))) return -1;
+    while (isDigit(t.charCodeAt(i))) i += 1;
+  }
+  return i;
+}
+
+// states: a value is expected (VALUE), or a value or ']' (FIRST_ITEM), a ','
+// or a closing bracket or the end (AFTER), a key or '}' (FIRST_KEY), a key
+// (KEY), a ':' (COLON)
+const VALUE = 0; const FIRST_ITEM = 1; const AFTER = 2; const FIRST_KEY = 3; const KEY = 4; const COLON = 5;
+
+const jsonStack = new Uint8Array(MAX_JSON_DEPTH); // open brackets (minifyJson is synchronous)
+
+function minifyJson(t) {
+  const n = t.length;
+  let depth = 0; // jsonStack[0..depth-1]
+  const parts = [];
+  let start = 0; // start of the text not copied yet
+  let state = VALUE;
+  let i = 0;
+  for (;;) {
+    if (i < n && isJsonSpace(t.charCodeAt(i))) {
+      if (i > start) parts.push(t.slice(start, i));
+      do i += 1; while (i < n && isJsonSpace(t.charCodeAt(i)));
+      start = i;
+    }
+    if (i >= n) break;
+    const c = t.charCodeAt(i);
+    if (state === VALUE || state === FIRST_ITEM) {
+      if (state === FIRST_ITEM && c === 0x5d) {
+        depth -= 1; i += 1; state = AFTER;
+      } else if (c === 0x7b || c === 0x5b) {
+        if (depth >= MAX_JSON_DEPTH) return null;
+        jsonStack[depth] = c; depth += 1; i += 1; state = c === 0x7b ? FIRST_KEY : FIRST_ITEM;
+      } else if (c === 0x22) {
+        i = scanJsonString(t, i); if (i < 0) return null; state = AFTER;
+      } else if (c === 0x2d || isDigit(c)) {
+        i = scanJsonNumber(t, i); if (i < 0) return null; state = AFTER;
+      } else if (t.startsWith('true', i) || t.startsWith('null', i)) {
+        i += 4; state = AFTER;
+      } else if (t.startsWith('false', i)) {
+        i += 5; state = AFTER;
+      } else {
+        return null;
+      }
+    } else if (state === AFTER) {
+      if (depth === 0) return null; // text after the value
+      const top = jsonStack[depth - 1];
+      if (c === 0x2c) {
+        i += 1; state = top === 0x7b ? KEY : VALUE;
+      } else if (c === (top === 0x7b ? 0x7d : 0x5d)) {
+        depth -= 1; i += 1; state = AFTER;
+      } else {
+        return null;
+      }
+    } else if (state === FIRST_KEY || state === KEY) {
+      if (state === FIRST_KEY && c === 0x7d) {
+        depth -= 1; i += 1; state = AFTER;
+      } else if (c === 0x22) {
+        i = scanJsonString(t, i); if (i < 0) return null; state = COLON;
+      } else {
+        return null;
+      }
+    } else { // COLON
+      if (c !== 0x3a) return null;
+      i += 1; state = VALUE;
+    }
+  }
+  if (state !== AFTER || depth !== 0) return null;
+  if (start === 0) return t;
+  parts.push(t.slice(start));
+  return parts.join('');
+}
+
 // Validates JSON text and returns it without insignificant whitespace (numbers
 // keep their original spelling, keys their order).
 function canonicalJson(text) {
+  const minified = minifyJson(text);
+  if (minified !== null) return minified;
   try {
     JSON.parse(text);
   } catch (e) {
     throw new ValueError(`invalid JSON: ${e.message}`);
   }
+  // Copies the text in runs, leaving out whitespace outside strings.
   let out = '';
+  let start = 0;
   let inString = false;
   for (let i = 0; i < text.length; i += 1) {
-    const c = text[i];
+    const c = text.charCodeAt(i);
     if (inString) {
-      out += c;
-      if (c === '\\') { out += text[i + 1]; i += 1; } else if (c === '"') inString = false;
-    } else if (c === '"') {
-      inString = true; out += c;
-    } else if (!' \t\n\r'.includes(c)) {
-      out += c;
+      if (c === 0x5c) i += 1; else if (c === 0x22) inString = false; // backslash escapes the next char
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) {
+      if (i > start) out += text.slice(start, i);
+      start = i + 1;
     }
   }
-  return out;
+  return start === 0 ? text : out + text.slice(start);
 }
 
 function canonicalInterval(str) {
@@ -275,8 +475,17 @@ function floatValue(v) {
 // fields arrive as Buffers (decoded here so bad UTF-8 is caught); enumType is
 // the protobufjs Enum of an enum field.
 function convertScalar(bqType, protoType, v, enumType) {
-  const str = () => decodeUtf8(v);
-  const isInt = ['int32', 'int64', 'uint32', 'uint64'].includes(protoType);
+  return convertValue(bqType, protoType, protoType === 'string' ? decodeUtf8(v) : v, enumType);
+}
+
+const INT_TYPES = new Set(['int32', 'int64', 'uint32', 'uint64']);
+
+// convertScalar for a value whose string fields are already decoded (a
+// string, valid UTF-8); integers may also come as safe-integer Numbers or
+// BigInts.
+function convertValue(bqType, protoType, v, enumType) {
+  const str = v; // the decoded string of a string field
+  const isInt = INT_TYPES.has(protoType);
   switch (bqType) {
     case 'STRING':
       if (protoType === 'enum') {
@@ -284,42 +493,75 @@ function convertScalar(bqType, protoType, v, enumType) {
         if (name === undefined) throw new ValueError(`enum value ${v} is not defined in ${enumType.name}`);
         return name;
       }
-      return str();
+      return str;
     case 'BYTES':
-      return (protoType === 'string' ? Buffer.from(str(), 'utf8') : Buffer.from(v)).toString('base64');
+      return (protoType === 'string' ? Buffer.from(str, 'utf8') : Buffer.from(v)).toString('base64');
     case 'INT64':
-      return toBigInt(v).toString();
+      return int64Text(v);
     case 'BOOL':
       return protoType === 'bool' ? v : toBigInt(v) !== 0n;
     case 'FLOAT64':
       return floatValue(v);
     case 'DATE':
-      if (protoType === 'string') return parseDateLiteral(str());
+      if (protoType === 'string') return parseDateLiteral(str);
       return formatDate(Number(toBigInt(v)));
     case 'TIMESTAMP':
       return formatTimestamp(v);
     case 'DATETIME':
-      return protoType === 'string' ? parseDatetimeLiteral(str()) : decodePackedDatetime(v);
+      return protoType === 'string' ? parseDatetimeLiteral(str) : decodePackedDatetime(v);
     case 'TIME': {
-      if (protoType === 'string') return parseTimeLiteral(str());
+      if (protoType === 'string') return parseTimeLiteral(str);
       const [h, mi, s, us] = decodePackedTime(v, 'TIME');
       return formatTimeParts(h, mi, s, us, 'TIME');
     }
     case 'NUMERIC':
     case 'BIGNUMERIC':
       if (protoType === 'bytes') return decodeDecimalBytes(bqType, v);
-      if (protoType === 'string') return checkDecimal(bqType, parseDecimal(str().trim()));
+      if (protoType === 'string') return plainOrDecimal(bqType)(str);
       if (isInt) return checkDecimal(bqType, { unscaled: toBigInt(v), scale: 0 });
       if (!Number.isFinite(v)) throw new ValueError(`${bqType} cannot hold ${v}`);
       return checkDecimal(bqType, parseDecimal(String(v)));
     case 'JSON':
-      return canonicalJson(str());
+      return canonicalJson(str);
     case 'GEOGRAPHY':
-      return str();
+      return str;
     case 'INTERVAL':
-      return canonicalInterval(str());
+      return canonicalInterval(str);
     default:
       throw new ValueError(`unsupported BigQuery type ${bqType}`);
+  }
+}
+
+const int64Text = (v) => (typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : toBigInt(v).toString());
+const identity = (v) => v;
+const plainOrDecimal = (bqType) => (v) => {
+  const t = v.trim();
+  return plainDecimal(t) ?? checkDecimal(bqType, parseDecimal(t));
+};
+
+// convertValue(bqType, protoType, v, enumType) as a function of v, with the
+// branch chosen once (the same code for the frequent pairs).
+function valueConverter(bqType, protoType, enumType) {
+  switch (`${bqType}:${protoType}`) {
+    case 'STRING:string':
+    case 'GEOGRAPHY:string':
+    case 'BOOL:bool':
+      return identity;
+    case 'INT64:int64':
+    case 'INT64:int32':
+    case 'INT64:uint32':
+      return int64Text;
+    case 'TIMESTAMP:int64':
+    case 'TIMESTAMP:int32':
+    case 'TIMESTAMP:uint32':
+      return formatTimestamp;
+    case 'JSON:string':
+      return canonicalJson;
+    case 'NUMERIC:string':
+    case 'BIGNUMERIC:string':
+      return plainOrDecimal(bqType);
+    default:
+      return (v) => convertValue(bqType, protoType, v, enumType);
   }
 }
 
@@ -328,6 +570,9 @@ module.exports = {
   COMPATIBLE,
   isCompatible,
   convertScalar,
+  convertValue,
+  valueConverter,
+  decodeUtf8,
   formatTimestamp,
   formatDate,
   parseDecimal,

@@ -7,7 +7,7 @@
 
 const protobuf = require('protobufjs');
 const { COLUMN_NAME_OPTION } = require('./protos');
-const { isCompatible, convertScalar, ValueError } = require('./values');
+const { isCompatible, convertScalar, valueConverter, decodeUtf8, ValueError } = require('./values');
 const { restType } = require('./schema');
 
 const CHANGE_TYPE = '_CHANGE_TYPE';
@@ -182,7 +182,208 @@ function compileWriterSchema(descriptor, table) {
   if (pseudo.has(CHANGE_TYPE) && !table.primaryKey) {
     throw new SchemaError(`${CHANGE_TYPE} (UPSERT/DELETE) requires a table with a primary key; ${table.tableId} has none`);
   }
-  return { type: root.lookupType(descriptor.name), plan };
+  const type = root.lookupType(descriptor.name);
+  return { type, plan, fast: fastPlan(type, plan) };
+}
+
+// ---- fast row decoding ----
+//
+// For the common writer schema (only optional, non-repeated scalar fields:
+// integers, bool, double/float, string, bytes) rows are read straight from
+// the wire, without a protobufjs message, Long or Buffer per field. It gives
+// exactly what the protobufjs decoder plus convertMessage give: the same
+// values, presence, last-occurrence-wins for repeated occurrences, and the
+// same row errors in the same order. Anything unusual (an unknown field, an
+// unexpected wire type, a truncated or oversized varint, a length past the
+// end) makes it give up, and the row takes the protobufjs path, which then
+// decides (and words any parse error) as before.
+
+const WIRE_TYPES = { int32: 0, uint32: 0, bool: 0, int64: 0, uint64: 0, double: 1, float: 5, string: 2, bytes: 2 };
+const MAX_INDEXED_FIELD = 4096;
+
+function fastPlan(type, plan) {
+  const entries = [];
+  let byNumber = [];
+  for (const field of type.fieldsArray) {
+    if (field.repeated || field.required || field.map || field.resolvedType) return null;
+  }
+  for (const entry of plan.fields) {
+    const field = type.fields[entry.protoName];
+    const wire = WIRE_TYPES[entry.protoType];
+    if (wire === undefined || entry.repeated || entry.sub) return null;
+    entries.push({
+      id: field.id,
+      wire,
+      protoType: entry.protoType,
+      pseudo: entry.pseudo || null,
+      name: entry.pseudo ? null : entry.column.name,
+      convert: entry.pseudo ? null : valueConverter(entry.column.type, entry.protoType, undefined),
+      where: `root.${entry.column ? entry.column.name : entry.pseudo}`,
+    });
+  }
+  if (entries.length !== type.fieldsArray.length) return null;
+  const maxId = Math.max(0, ...entries.map((e) => e.id));
+  if (maxId > MAX_INDEXED_FIELD) return null;
+  byNumber = new Array(maxId + 1).fill(-1);
+  entries.forEach((e, i) => { byNumber[e.id] = i; });
+  // scratch arrays for one row (decoding is synchronous)
+  return { entries, byNumber, columns: plan.columns, vals: new Array(entries.length), ends: new Array(entries.length) };
+}
+
+let pos = 0; // read position of the fast decoder
+
+// A varint of at most 5 bytes below 2^32 (what protobufjs's uint32() reads
+// the same way), else -1.
+function varint32(buf) {
+  let v = 0;
+  for (let shift = 0; shift < 28; shift += 7) {
+    if (pos >= buf.length) return -1;
+    const b = buf[pos++];
+    v |= (b & 0x7f) << shift;
+    if (b < 0x80) return v;
+  }
+  if (pos >= buf.length) return -1;
+  const b = buf[pos++];
+  return b > 0x0f ? -1 : v + b * 268435456;
+}
+
+// A 64-bit varint: a Number when below 2^53, else a BigInt (signed: as int64),
+// or undefined when malformed (more than 10 bytes, or bits past 64).
+function varint64(buf, signed) {
+  const start = pos;
+  let v = 0;
+  let mul = 1;
+  for (let i = 0; i < 8; i += 1) {
+    if (pos >= buf.length) return undefined;
+    const b = buf[pos++];
+    if (i === 7) {
+      if (b < 0x10) return v + b * mul; // 8 bytes, below 2^53
+      break;
+    }
+    v += (b & 0x7f) * mul;
+    if (b < 0x80) return v;
+    mul *= 128;
+  }
+  pos = start;
+  let x = 0n;
+  for (let i = 0; i < 10; i += 1) {
+    if (pos >= buf.length) return undefined;
+    const b = buf[pos++];
+    if (i === 9 && b > 1) return undefined;
+    x |= BigInt(b & 0x7f) << BigInt(7 * i);
+    if (b < 0x80) return signed ? BigInt.asIntN(64, x) : x;
+  }
+  return undefined;
+}
+
+// Valid UTF-8 -> string, as decodeUtf8 (TextDecoder, fatal) does; the
+// lenient decoder gives the same string unless it had to put in U+FFFD or
+// the text starts with a BOM (TextDecoder drops it): then decodeUtf8 decides.
+function utf8At(buf, start, end) {
+  const s = buf.utf8Slice(start, end); // buf.toString('utf8', start, end)
+  if (s.indexOf('\uFFFD') === -1 && s.charCodeAt(0) !== 0xFEFF) return s;
+  return decodeUtf8(buf.subarray(start, end));
+}
+
+// Serialized row -> {row, pseudo} like decodeRow, or null to use protobufjs.
+function fastDecodeRow(fp, buf) {
+  const { entries, byNumber, vals, ends } = fp;
+  vals.fill(undefined); // ends[i] is read only where vals[i] is set
+  pos = 0;
+  const len = buf.length;
+  while (pos < len) {
+    const tag = varint32(buf);
+    if (tag < 0) return null;
+    const id = tag >>> 3;
+    const i = id < byNumber.length ? byNumber[id] : -1;
+    if (i < 0) return null;
+    const e = entries[i];
+    if ((tag & 7) !== e.wire) return null;
+    switch (e.protoType) {
+      case 'string':
+      case 'bytes': {
+        const n = varint32(buf);
+        if (n < 0 || pos + n > len) return null;
+        vals[i] = pos;
+        ends[i] = pos + n;
+        pos += n;
+        break;
+      }
+      case 'int64':
+      case 'uint64': {
+        const v = varint64(buf, e.protoType === 'int64');
+        if (v === undefined) return null;
+        vals[i] = v;
+        break;
+      }
+      case 'double':
+        if (pos + 8 > len) return null;
+        vals[i] = buf.readDoubleLE(pos);
+        pos += 8;
+        break;
+      case 'float':
+        if (pos + 4 > len) return null;
+        vals[i] = buf.readFloatLE(pos);
+        pos += 4;
+        break;
+      default: { // int32, uint32, bool
+        const v = varint32(buf);
+        if (v < 0) return null;
+        vals[i] = e.protoType === 'int32' ? v | 0 : e.protoType === 'bool' ? v !== 0 : v;
+      }
+    }
+  }
+  const row = {};
+  const pseudo = {};
+  for (let i = 0; i < entries.length; i += 1) {
+    const e = entries[i];
+    let v = vals[i];
+    if (e.pseudo) {
+      pseudo[e.pseudo] = v === undefined ? null : utf8ForPseudo(buf, v, ends[i]);
+      continue;
+    }
+    if (v === undefined) continue;
+    try {
+      if (e.protoType === 'string') v = utf8At(buf, v, ends[i]);
+      else if (e.protoType === 'bytes') v = buf.subarray(v, ends[i]);
+      v = e.convert(v); // convertValue(column type, proto type, v)
+      row[e.name] = typeof v === 'string' && v.length >= 13 ? flat(v) : v;
+    } catch (err) {
+      if (err instanceof ValueError) throw new RowError(`${e.where}: ${err.message}`);
+      throw err;
+    }
+  }
+  for (const c of fp.columns) {
+    if (row[c.name] === undefined) row[c.name] = c.mode === 'REPEATED' ? [] : null;
+  }
+  return { row, pseudo };
+}
+
+// Stored values live long: a string built by concatenation (a tree of
+// pieces in V8) is flattened in place (charCodeAt does it), which keeps one
+// piece of memory per value instead of several. The value is unchanged.
+function flat(s) {
+  s.charCodeAt(0);
+  return s;
+}
+
+// the bytes at buf[at..at+6) are the ASCII word (6 letters)
+function isWord6(buf, at, word) {
+  for (let k = 0; k < 6; k += 1) if (buf[at + k] !== word.charCodeAt(k)) return false;
+  return true;
+}
+
+function utf8ForPseudo(buf, start, end) {
+  if (end - start === 6) { // the usual _CHANGE_TYPE values, without a new string
+    if (isWord6(buf, start, 'UPSERT')) return 'UPSERT';
+    if (isWord6(buf, start, 'DELETE')) return 'DELETE';
+  }
+  try {
+    return utf8At(buf, start, end);
+  } catch (err) {
+    if (err instanceof ValueError) throw new RowError(err.message);
+    throw err;
+  }
 }
 
 // ---- rows ----
@@ -231,6 +432,10 @@ function convertMessage(plan, msg, path, checkRequired) {
 
 // Serialized row -> {row, pseudo}; throws RowError.
 function decodeRow(compiled, buf) {
+  if (compiled.fast) {
+    const r = fastDecodeRow(compiled.fast, buf);
+    if (r !== null) return r;
+  }
   let msg;
   try {
     msg = compiled.type.decode(buf);
