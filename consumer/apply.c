@@ -998,6 +998,7 @@ apply_relation(Applier *a, const Dsplug__Relation *rel)
 	}
 	a->nundescribed = n;
 
+	memset(&info, 0, sizeof(info));
 	if (!begin_group(a) || !a->sink->ops->relation(a->sink, rel, &info))
 		return false;
 	whole_rows_set(a, rel->oid, info.whole_rows);

@@ -225,6 +225,7 @@ backfill_run(const ConsumerOptions *opts, Sink *sink, const char *snapshot,
 
 		if (!describe_table(conn, tables, i, &owned))
 			goto abort;
+		memset(&info, 0, sizeof(info));
 		copied = sink->ops->relation(sink, rel, &info) &&
 			sink->ops->truncate(sink, &rel, 1, false, false, 0, position) &&
 			copy_table(conn, sink, rel, PQgetvalue(tables, i, 4)[0] == 'p',

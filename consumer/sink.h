@@ -80,7 +80,11 @@ typedef struct SinkChange
 								 * numbers); INVALID_LSN otherwise */
 } SinkChange;
 
-/* What a sink knows about a relation, reported by its relation call. */
+/*
+ * What a sink knows about a relation, reported by its relation call.  The
+ * core zeroes it before the call: a sink sets only the fields it has
+ * something to say about.
+ */
 typedef struct SinkRelationInfo
 {
 	/*

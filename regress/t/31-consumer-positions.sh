@@ -19,16 +19,10 @@ spool=$T/spool
 mkdir -p "$spool"
 conn="dbname=$db options='-c logical_decoding_work_mem=64kB'"
 
-# the position printer, built from the consumer's own sources
-pq_cflags=$(pkg-config --cflags libpq 2>/dev/null || echo "-I$(pg_config --includedir)")
-pq_libs=$(pkg-config --libs libpq 2>/dev/null || echo "-L$(pg_config --libdir) -lpq")
-make -s -C consumer >/dev/null
-# shellcheck disable=SC2086
-cc -std=c99 -D_GNU_SOURCE -g -O1 -Iconsumer -Iproto $pq_cflags -o "$T/apply_positions" \
-	regress/unit/apply_positions.c consumer/apply.c consumer/spool.c consumer/replay.c \
-	consumer/log.c proto/wire_decode.c proto/wire_text.c proto/dsplug.pb-c.c \
-	$pq_libs -lprotobuf-c -lzstd -lm 2>"$T/build.log" ||
+# the position printer, built from the consumer's own objects
+make -s -C consumer apply_positions >"$T/build.log" 2>&1 ||
 	fail "could not build apply_positions: $(tail -n 3 "$T/build.log")"
+APPLY_POSITIONS=$(pwd)/consumer/apply_positions
 
 q "$db" <<'SQL'
 CREATE TABLE a (id int PRIMARY KEY, v text);
@@ -105,7 +99,7 @@ record() {
 		--target "sqlite:$T/$_slot.db" --record "$T/$_slot.rec" --endpos "$end" \
 		--status-interval 0 --quiet "$@" 2>>"$T/consumer.log" ||
 		fail "recording $_slot failed: $(tail -n 2 "$T/consumer.log")"
-	"$T/apply_positions" "$T/$_slot.rec" "$spool" >"$T/$_slot.txt" ||
+	"$APPLY_POSITIONS" "$T/$_slot.rec" "$spool" >"$T/$_slot.txt" ||
 		fail "apply_positions failed on $_slot"
 }
 record t31_whole
