@@ -678,7 +678,7 @@ def run_streamed(args, work):
     target = os.path.join(work, "streamed.db")
     cmd = [CONSUMER, "--dbname", "dbname=bench application_name=bench_stream", "--slot", "bench_stream",
            "--publication", "bench_stream_pub", "--target", f"sqlite:{target}", "--streaming",
-           "--spool-dir", spool, "--endpos", end, "--status-interval", "0", "--quiet"]
+           "--spool-dir", spool, "--endpos", end, "--status-interval", "0"]
     log(f"streamed: dsplug-consumer --streaming up to {end}")
     mon = Session()
     t0 = time.monotonic()
@@ -704,9 +704,13 @@ def run_streamed(args, work):
     if proc.returncode != 0:
         die(f"streamed: dsplug-consumer exited with {proc.returncode}: {err.strip()}")
     import sqlite3
-    got = sqlite3.connect(target).execute("SELECT count(*) FROM public_stream_big").fetchone()[0]
+    try:
+        got = sqlite3.connect(target).execute("SELECT count(*) FROM public_stream_big").fetchone()[0]
+    except sqlite3.Error as e:
+        got = f"no table ({e})"
     if got != rows:
-        die(f"streamed: the replica has {got} rows, expected {rows}")
+        die(f"streamed: after {secs:.1f} s the replica has {got} rows, expected {rows}; "
+            f"dsplug-consumer said: {err.strip()}")
     psql("SELECT pg_drop_replication_slot('bench_stream')")
     psql("DROP TABLE stream_big")
     return {"rows": rows, "logical_decoding_work_mem": mem, "write_seconds": write_secs,
