@@ -669,7 +669,10 @@ def run_streamed(args, work):
     psql(f"INSERT INTO stream_big SELECT g, 'payload ' || md5(g::text), g / 7.0, "
          f"'2026-11-23 10:00:00+00'::timestamptz + g * interval '1 ms' FROM generate_series(1, {rows}) g")
     write_secs = time.monotonic() - t0
-    end = psql("SELECT pg_current_wal_lsn()")
+    # the end of the commit record: the insert position (the write position
+    # can still be short of it, synchronous_commit being off), flushed
+    end = psql("SELECT pg_current_wal_insert_lsn()")
+    psql("CHECKPOINT")
     wal_bytes = int(psql(f"SELECT '{end}'::pg_lsn - restart_lsn FROM pg_replication_slots "
                          "WHERE slot_name = 'bench_stream'"))
     mem = psql("SHOW logical_decoding_work_mem")
