@@ -3,7 +3,8 @@
 #
 # Usage: regress/run.sh [TEST...]
 #
-# Starts a cluster (scripts/cluster.sh) as the postgres user, runs the
+# Starts a cluster (scripts/cluster.sh) as the postgres user from a private
+# copy of the server with this checkout's plugin (scripts/pgtree.sh), runs the
 # pg_regress suite (regress/sql, regress/expected), then every scripted test
 # regress/t/[0-9]*.sh, stops the cluster and exits non-zero if anything failed.
 # With TEST arguments, runs only the pg_regress tests and scripts named
@@ -11,6 +12,8 @@
 #
 # Scripted tests run from the repository root with these set:
 #   PGHOST PGPORT PGUSER   the cluster (Unix socket, trust auth)
+#   DSPLUG_PG_BINDIR       the private server's binaries (first on PATH;
+#                          scripts/cluster.sh starts more clusters from it)
 #   DSPLUG_TEST_DIR        the cluster's directory (scripts/cluster.sh)
 #   DSPLUG_TEST_TMP        a scratch directory of their own, readable by postgres
 # Lines a script prints starting with "# " (figures, notes) are shown even
@@ -36,6 +39,16 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT INT TERM
+
+# The server runs from a private copy of the installation that holds this
+# checkout's plugin (scripts/pgtree.sh): what is installed on the machine is
+# neither used nor changed, and two checkouts can test at the same time.
+echo "== a private copy of the server with this checkout's plugin in $work/pg"
+privconfig=$(scripts/pgtree.sh "$work/pg")
+DSPLUG_PG_BINDIR=$("$privconfig" --bindir)
+export DSPLUG_PG_BINDIR
+PATH="$DSPLUG_PG_BINDIR:$PATH"
+export PATH
 
 echo "== starting a throwaway cluster in $cluster"
 scripts/cluster.sh start "$cluster" "$port" "logical_decoding_work_mem = 64MB"
@@ -63,10 +76,10 @@ failures=""
 
 if [ -n "$(echo $sql_tests)" ]; then
 	echo "== pg_regress:$(echo " $sql_tests" | tr -s ' ')"
-	pgxs=$(dirname "$("$PG_CONFIG" --pgxs)")
+	pgxs=$(dirname "$("$privconfig" --pgxs)")
 	mkdir -p "$work/regress"
 	if ! "$pgxs/../test/regress/pg_regress" \
-		--bindir="$("$PG_CONFIG" --bindir)" \
+		--bindir="$DSPLUG_PG_BINDIR" \
 		--host="$PGHOST" --port="$PGPORT" --user=postgres \
 		--inputdir=regress --outputdir="$work/regress" \
 		--dbname=dsplug_regression --load-extension=dsplug \

@@ -11,10 +11,14 @@
 # user=postgres.  The server never runs as root: when called as root, DIR is
 # handed to the "postgres" user and the server runs as that user.
 # Extra settings are appended to postgresql.conf.
+#
+# The server is the one PG_CONFIG names, or the binaries in DSPLUG_PG_BINDIR
+# when that is set (regress/run.sh points it at a private copy of the
+# installation with this checkout's plugin: scripts/pgtree.sh).
 set -eu
 
 PG_CONFIG=${PG_CONFIG:-pg_config}
-bindir=$("$PG_CONFIG" --bindir)
+bindir=${DSPLUG_PG_BINDIR:-$("$PG_CONFIG" --bindir)}
 
 as_pg() {
 	if [ "$(id -u)" -eq 0 ]; then
