@@ -13,7 +13,7 @@
  *		bigquery_rest.c		datasets and tables over REST v2
  *		bigquery_auth.c		access tokens
  *
- * consumer/bigquery.h
+ * consumer/sinks/bigquery/bigquery.h
  *
  *-------------------------------------------------------------------------
  */
@@ -26,14 +26,14 @@
 
 #include <jansson.h>
 
-#include "bigquery_auth.h"
+#include "sinks/bigquery/bigquery_auth.h"
 #include "dsplug.pb-c.h"
 #include "wire_text.h"
 
 /* Keep AppendRows requests below the 10 MB limit, with room for a schema. */
 #define BQ_REQUEST_ROWS_BYTES	(8 * 1024 * 1024)
 
-/* Endpoints and credentials, from the command line (main.c). */
+/* Endpoints and credentials: the sink's options (sink_bigquery.c). */
 typedef struct BigQueryOptions
 {
 	const char *endpoint;		/* gRPC HOST:PORT, NULL: Google's */
@@ -42,7 +42,6 @@ typedef struct BigQueryOptions
 	BqAuthOptions auth;
 } BigQueryOptions;
 
-extern BigQueryOptions bigquery_options;
 
 /* BigQuery column types the target writes */
 typedef enum BqType

@@ -39,7 +39,7 @@
  *	- anything else, and row errors (bad data), stop the consumer with the
  *	  table, the row's key and BigQuery's reason (EXIT_TARGET).
  *
- * consumer/bigquery_write.c
+ * consumer/sinks/bigquery/bigquery_write.c
  *
  *-------------------------------------------------------------------------
  */
@@ -59,9 +59,9 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
-#include "bigquery.h"
+#include "sinks/bigquery/bigquery.h"
 #include "bigquery_write.pb-c.h"
-#include "consumer.h"
+#include "common/common.h"
 
 #define APPEND_ROWS_METHOD	"/google.cloud.bigquery.storage.v1.BigQueryWrite/AppendRows"
 
