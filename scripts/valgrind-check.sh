@@ -40,17 +40,25 @@ DSPLUG_VALGRIND=$logs DSPLUG_VALGRIND_SUPP=$supp \
 	DSPLUG_RANDOM_SEED=${DSPLUG_RANDOM_SEED:-1} DSPLUG_RANDOM_ROUNDS=${DSPLUG_RANDOM_ROUNDS:-120} \
 	regress/run.sh "$@" || status=$?
 
-# Each error is a block between the markers; a block with a frame in
-# dsplug.so (named by the library, or by its source files: the plugin is
-# built with -g, the server is stripped) is the plugin's.
-nlogs=$(ls "$logs" | wc -l)
-[ "$nlogs" -gt 0 ] || { echo "valgrind-check.sh: no Valgrind logs in $logs: did the server run under Valgrind?" >&2; exit 1; }
+# Each error is a block between the markers.  It is the plugin's when the
+# innermost frame of its stack that is in the server or the plugin (after
+# libc's and other libraries' frames) is in dsplug.so, named by the library
+# or by its source files (the plugin is built with -g, the server is
+# stripped): an error PostgreSQL's code makes while the plugin is further up
+# the stack (decoding called from dsplug.peek_changes, say) is not.
 awk -v out="$logs/plugin-errors.txt" '
-	/VALGRINDERROR-BEGIN/ { inerr = 1; block = ""; first = ""; next }
+	function frame_owner(line) {
+		if (line ~ /dsplug\.so|\((plugin|options|filter|encode|encode_row|batch|compress|inspect|wire_decode|wire_text|dsplug\.pb-c)\.c:[0-9]+\)/)
+			return "plugin"
+		if (line ~ /\(in [^)]*\/bin\/postgres\)/)
+			return "server"
+		return ""
+	}
+	/VALGRINDERROR-BEGIN/ { inerr = 1; block = ""; first = ""; owner = ""; instack = 0; done = 0; next }
 	/VALGRINDERROR-END/ {
 		inerr = 0; total++
 		if (block ~ /Invalid (read|write)/) invalid++
-		if (block ~ /dsplug\.so|\((plugin|options|filter|encode|encode_row|batch|compress|inspect|wire_decode|wire_text|dsplug\.pb-c)\.c:[0-9]+\)/) {
+		if (owner == "plugin") {
 			plugin++
 			print FILENAME ":\n" block > out
 		}
@@ -58,11 +66,23 @@ awk -v out="$logs/plugin-errors.txt" '
 	}
 	inerr {
 		block = block $0 "\n"
+		line = $0
+		sub(/^==[0-9]+== /, "", line)
 		if (first == "") {
-			first = $0
-			sub(/^==[0-9]+== /, "", first)
+			first = line
 			kinds[first]++
+			next
 		}
+		if (done)
+			next
+		if (line ~ /^ +(at|by) /) {
+			instack = 1
+			if ((o = frame_owner(line)) != "") {
+				owner = o
+				done = 1
+			}
+		} else if (instack)
+			done = 1
 	}
 	END {
 		printf "%d %d %d\n", total, invalid, plugin
