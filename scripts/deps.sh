@@ -1,7 +1,8 @@
 #!/bin/sh
 # deps.sh - install the Debian packages dsplug needs to build, test and run.
 #
-# Usage: scripts/deps.sh [GROUP...]   GROUP: build (default), test, bench
+# Usage: scripts/deps.sh [GROUP...]   GROUP: build (default), test, bench,
+#                                     valgrind
 #
 # Installs only what is missing, so it is fast and quiet when everything is
 # there.  Needs root (or sudo) to install anything; without it, it names the
@@ -15,6 +16,7 @@ build_pkgs="build-essential pkg-config postgresql-15 postgresql-server-dev-15
 test_pkgs="sqlite3 nodejs python3 curl prometheus"
 bench_pkgs="postgresql-15-wal2json postgresql-15-decoderbufs gnuplot-nox
 	postgresql-contrib"
+valgrind_pkgs="valgrind"
 
 groups=${*:-build}
 want=""
@@ -23,7 +25,8 @@ for g in $groups; do
 		build) want="$want $build_pkgs" ;;
 		test) want="$want $build_pkgs $test_pkgs" ;;
 		bench) want="$want $build_pkgs $test_pkgs $bench_pkgs" ;;
-		*) echo "deps.sh: unknown group \"$g\" (build, test, bench)" >&2; exit 2 ;;
+		valgrind) want="$want $valgrind_pkgs" ;;
+		*) echo "deps.sh: unknown group \"$g\" (build, test, bench, valgrind)" >&2; exit 2 ;;
 	esac
 done
 
