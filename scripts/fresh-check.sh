@@ -85,8 +85,8 @@ trap 'exit 130' INT TERM
 apt_uri() {
 	# $1: a pattern the URI must (debian-security) or must not match
 	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources \
-		/etc/apt/sources.list.d/*.list 2>/dev/null |
-		grep -o 'https\?://[^ ]*' | grep -v '^#' | grep "$1" | head -n 1
+		/etc/apt/sources.list.d/*.list 2>/dev/null | sed 's/#.*//' |
+		grep -o 'https\?://[^ ]*' | grep "$1" | head -n 1
 }
 mirror=$(apt_uri '/debian/\?$' || true)
 security=$(apt_uri 'debian-security' || true)
