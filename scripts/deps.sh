@@ -21,7 +21,7 @@ build_pkgs="build-essential pkg-config postgresql-15 postgresql-server-dev-15
 	libsqlite3-dev libgrpc-dev libcurl4-openssl-dev libjansson-dev
 	libssl-dev"
 demo_pkgs="sqlite3 python3"
-test_pkgs="sqlite3 python3 curl"
+test_pkgs="sqlite3 python3 curl systemd"
 bench_pkgs="postgresql-15-wal2json postgresql-15-decoderbufs gnuplot-nox
 	postgresql-contrib"
 
