@@ -78,7 +78,12 @@ expect_exit 3 "it follows slot \"t25_dsplug\", not \"t25_other\"" \
 # a target another consumer is writing to
 "$CONSUMER" $good --slot t25_dsplug --target "sqlite:$T/mine.db" --quiet &
 first=$!
-sleep 1
+# it locks the target before it starts streaming: wait for the slot to be
+# in use (however long that takes on a loaded machine)
+until [ "$(q "$db" -c "SELECT active FROM pg_replication_slots WHERE slot_name = 't25_dsplug'")" = t ]; do
+	kill -0 "$first" 2>/dev/null || fail "the first consumer exited before it started streaming"
+	sleep 0.1
+done
 expect_exit 3 "another dsplug-consumer is writing to it" \
 	$C $good --slot t25_dsplug --target "sqlite:$T/mine.db"
 kill -TERM "$first"
