@@ -100,6 +100,11 @@ elapsed() {
 pkgs() {
 	chroot "$root" dpkg-query -W -f='${Status}\n' 2>/dev/null | grep -c 'ok installed'
 }
+# installed size of the packages, in kB (dpkg's Installed-Size)
+isize() {
+	chroot "$root" dpkg-query -W -f='${Installed-Size}\n' 2>/dev/null |
+		awk '{ s += $1 } END { print s + 0 }'
+}
 # bytes of .deb files apt fetched so far (apt keeps them in its cache)
 debs() {
 	du -sb "$root/var/cache/apt/archives" 2>/dev/null | cut -f1
@@ -177,9 +182,10 @@ step() {
 	_t=$(date +%s)
 	_p=$(pkgs)
 	_d=$(debs)
+	_s=$(isize)
 	_rc=0
 	in_root "$2" >"$log/$1.log" 2>&1 || _rc=$?
-	echo "   exit $_rc, $(elapsed "$_t"); packages +$(( $(pkgs) - _p )) ($(pkgs) installed), downloaded $(mb $(( $(debs) - _d ))) of .debs"
+	echo "   exit $_rc, $(elapsed "$_t"); packages +$(( $(pkgs) - _p )) ($(pkgs) installed), downloaded $(mb $(( $(debs) - _d ))) of .debs, installed $(( ($(isize) - _s + 512) / 1024 )) MB"
 	if [ "$_rc" -ne 0 ]; then
 		tail -n 60 "$log/$1.log" | sed 's/^/   | /'
 		[ -z "$failed" ] && failed=$_rc
@@ -190,7 +196,7 @@ step() {
 
 step tools 'apt-get update -q && apt-get install -y -q make git'
 step demo 'cd /root/dsplug && make demo' &&
-	sed -n '/summary/,$p' "$log/demo.log" | tail -n 20 | sed 's/^/   /'
+	sed -n '/^table  /,$p' "$log/demo.log" | sed 's/^/   /'
 step check 'cd /root/dsplug && make check' || true
 grep -E '^== (FAILED|all tests passed)|^   (ok|FAILED) ' "$log/check.log" | tail -n 40 | sed 's/^/   /' || true
 echo "   npm packages: $(in_root 'ls /root/dsplug/regress/fake-bigquery/node_modules 2>/dev/null | wc -l'), npm cache $(mb "$(du -sb "$root/root/.npm" 2>/dev/null | cut -f1)")"
