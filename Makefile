@@ -76,5 +76,4 @@ bench-memory:
 clean:
 	$(MAKE) -C plugin clean
 	$(MAKE) -C consumer clean
-	$(MAKE) -C systemd clean
 	rm -rf regress/results regress/regression.diffs regress/regression.out regress/tmp

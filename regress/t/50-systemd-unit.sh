@@ -1,5 +1,5 @@
 #!/bin/sh
-# 46-systemd-unit.sh - dsplug-consumer@.service (systemd/): make install puts
+# 50-systemd-unit.sh - dsplug-consumer@.service (systemd/): make install puts
 # the unit, the sysusers.d entry and the example configuration where systemd
 # and the README say, under PREFIX and DESTDIR; systemd-analyze verify finds
 # nothing wrong with an instance of it (and does find a broken copy wrong);
