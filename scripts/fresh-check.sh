@@ -198,7 +198,11 @@ step tools 'apt-get update -q && apt-get install -y -q make git'
 step demo 'cd /root/dsplug && make demo' &&
 	sed -n '/^table  /,$p' "$log/demo.log" | sed 's/^/   /'
 step check 'cd /root/dsplug && make check' || true
-grep -E '^== (FAILED|all tests passed)|^   (ok|FAILED) ' "$log/check.log" | tail -n 40 | sed 's/^/   /' || true
+# the test summary: each test with its result, then the verdict
+awk '/^== regress\/t\//{ name = $2; next }
+	/^   (ok|FAILED) / && name { print "   " name ": " $1 " " $2; name = ""; next }
+	/^ All [0-9]+ tests passed|^ [0-9]+ of [0-9]+ tests failed/ { print "   pg_regress:" $0 }
+	/^== (FAILED|all tests passed)/ { print "   " $0 }' "$log/check.log" || true
 echo "   npm packages: $(in_root 'ls /root/dsplug/regress/fake-bigquery/node_modules 2>/dev/null | wc -l'), npm cache $(mb "$(du -sb "$root/root/.npm" 2>/dev/null | cut -f1)")"
 echo "== left in the root's /tmp after make check: $(du -sh "$root/tmp" | cut -f1)"
 ls -la "$root/tmp" | sed 's/^/   /'
