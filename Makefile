@@ -1,7 +1,9 @@
 # dsplug: stream PostgreSQL changes into BigQuery, region by region.
 #
 #   make            build the plugin (and the consumer)
-#   make install    install them into the server pg_config names
+#   make install    install them: the plugin into the server pg_config
+#                   names, dsplug-consumer and its systemd unit under
+#                   PREFIX (default /usr/local); DESTDIR is honoured
 #   make check      install what is missing, build, and run every test
 #                   against a throwaway PostgreSQL 15 cluster
 #   make demo       the two-region demo on the embedded SQLite target
@@ -30,12 +32,16 @@ consumer:
 install: all
 	$(MAKE) -C plugin install
 	$(MAKE) -C consumer install
+	$(MAKE) -C systemd install
 
+# The test group also installs the fake BigQuery's npm packages (the npm
+# registry must be reachable); the demo needs neither Node.js nor npm.
 deps:
 	scripts/deps.sh test
 
 # make demo: the two-region demo on the embedded SQLite target.
-demo: deps
+demo:
+	scripts/deps.sh demo
 	$(MAKE) all
 	$(MAKE) install
 	scripts/demo.sh

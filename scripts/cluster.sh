@@ -25,9 +25,11 @@ set -eu
 PG_CONFIG=${PG_CONFIG:-pg_config}
 bindir=${DSPLUG_PG_BINDIR:-$("$PG_CONFIG" --bindir)}
 
+# As root, run as the postgres user, from / : the current directory may be
+# a checkout postgres cannot enter (a clone in /root, mode 700).
 as_pg() {
 	if [ "$(id -u)" -eq 0 ]; then
-		runuser -u postgres -- "$@"
+		(cd / && runuser -u postgres -- "$@")
 	else
 		"$@"
 	fi
@@ -46,6 +48,10 @@ server_opts() {
 cmd=${1:-}
 dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { sed -n '4,8p' "$0" >&2; exit 2; }
+case "$dir" in
+	/*) ;;
+	*) dir="$(pwd)/$dir" ;;
+esac
 
 case "$cmd" in
 start)
