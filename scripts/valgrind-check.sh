@@ -46,6 +46,8 @@ DSPLUG_VALGRIND=$logs DSPLUG_VALGRIND_SUPP=$supp \
 # or by its source files (the plugin is built with -g, the server is
 # stripped): an error PostgreSQL's code makes while the plugin is further up
 # the stack (decoding called from dsplug.peek_changes, say) is not.
+nlogs=$(ls "$logs" | wc -l)
+[ "$nlogs" -gt 0 ] || { echo "valgrind-check.sh: no Valgrind logs in $logs: did the server run under Valgrind?" >&2; exit 1; }
 awk -v out="$logs/plugin-errors.txt" '
 	function frame_owner(line) {
 		if (line ~ /dsplug\.so|\((plugin|options|filter|encode|encode_row|batch|compress|inspect|wire_decode|wire_text|dsplug\.pb-c)\.c:[0-9]+\)/)
@@ -91,7 +93,7 @@ awk -v out="$logs/plugin-errors.txt" '
 	}
 ' kindsfile="$logs/kinds.txt" "$logs"/*.log >"$logs/summary"
 read -r total invalid plugin <"$logs/summary"
-echo "valgrind: $nlogs server processes, $total errors ($invalid invalid reads or writes), $plugin in dsplug.so (logs in $logs)"
+echo "valgrind: $nlogs server processes, $total errors ($invalid invalid reads or writes), $plugin in dsplug.so (logs in $logs, kept if the check fails)"
 [ -s "$logs/kinds.txt" ] && sort -rn "$logs/kinds.txt"
 if [ "$plugin" -gt 0 ]; then
 	cat "$logs/plugin-errors.txt"
@@ -99,5 +101,6 @@ if [ "$plugin" -gt 0 ]; then
 	exit 1
 fi
 [ "$status" -eq 0 ] || { echo "valgrind-check.sh: the tests failed under Valgrind" >&2; exit "$status"; }
-[ "$total" -eq 0 ] && rm -rf "$logs"
+# passed: the figures above are what the logs had to say
+rm -rf "$logs"
 exit 0

@@ -164,7 +164,7 @@ class Gen:
                          '{"nested": {"k": true, "z": -1e5}}', ' { "spaced" : 1 } '])
 
 
-# (SQL type, value generator, can be TOASTed, can be a key)
+# SQL type -> (value generator, can be TOASTed, can be a key)
 def type_table(g):
     r = g.r
     def arr(elem_fn, n=None):
@@ -329,8 +329,8 @@ class Workload:
         chosen = self.r.sample(settable, self.r.randint(1, min(3, len(settable))))
         sets = ["%s = %s" % (c[0], self.key_value(c[1]) if c[0] == t.key else self.value(c[1]))
                 for c in chosen]
-        # a key change could collide: let it fail quietly inside its own
-        # subtransaction-free statement by choosing a key unlikely to exist
+        # a new key may collide with an existing one: the statement fails
+        # and its transaction with it; both decoders see only what commits
         return "UPDATE %s SET %s WHERE %s;" % (t.name, ", ".join(sets), self.some_rows(t))
 
     def delete(self, t):
