@@ -52,7 +52,8 @@ cleanup() {
 		echo "run.sh: kept the logs in $work ($(du -sh "$work" | cut -f1))" >&2
 	fi
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'failed=1; exit 130' INT TERM
 
 # The server runs from a private copy of the installation that holds this
 # checkout's plugin (scripts/pgtree.sh): what is installed on the machine is

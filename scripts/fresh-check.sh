@@ -54,14 +54,27 @@ if [ -z "$work" ]; then
 	work=$(mktemp -d /var/tmp/dsplug-fresh.XXXXXX)
 else
 	mkdir -p "$work"
+	work=$(cd "$work" && pwd)
 fi
 root="$work/root"
 log="$work/log"
 mkdir -p "$log"
 
 mounted=""
+# kill_root SIGNAL: signal every process running inside the root (a test
+# left behind, a server), and nothing else
+kill_root() {
+	for _p in /proc/[0-9]*; do
+		case "$(readlink "$_p/root" 2>/dev/null)" in
+			"$root"|"$root"/*) kill "-$1" "${_p#/proc/}" 2>/dev/null || true ;;
+		esac
+	done
+}
 cleanup() {
 	rc=$?
+	kill_root TERM
+	sleep 2
+	kill_root KILL
 	for m in $mounted; do
 		umount -l "$m" 2>/dev/null || true
 	done
