@@ -5,7 +5,7 @@
  *		The command line, signals, and exit codes.
  *
  * One process follows one slot into one target (one per region, as in
- * the seed's two-slot setup).  See --help for the options and consumer.h
+ * the seed's two-slot setup).  See --help for the options and common.h
  * for the exit codes.
  *
  * consumer/main.c
@@ -22,8 +22,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bigquery.h"
-#include "consumer.h"
+#include "core/core.h"
+#include "sinks/sink.h"
+#include "source/source.h"
 
 #define DSPLUG_CONSUMER_VERSION	"1.0"
 
@@ -34,6 +35,21 @@ static void handle_stop(int signo);
 static void bad_usage(const char *fmt,...) CONSUMER_PRINTF(1, 2);
 static long parse_int(const char *opt, const char *value, long min, long max);
 static size_t parse_size(const char *opt, const char *value);
+static struct option *command_line_options(const SinkOptionDef ***sink_defs);
+static void add_target_option(const char *name, const char *value);
+static void add_target_option_text(const char *text);
+
+/*
+ * The command line's long options (command_line_options), and the target's
+ * options (-o, and the sinks' long options) in order; freed at the end of
+ * main.
+ */
+static struct option *all_options;
+static const SinkOptionDef **sink_defs;
+static SinkOption *target_options;
+static int	ntarget_options;
+static char **option_names;		/* names -o allocated */
+static int	noption_names;
 
 enum
 {
@@ -50,15 +66,12 @@ enum
 	OPT_GROUP_BYTES,
 	OPT_GROUP_MS,
 	OPT_STATUS_INTERVAL,
+	OPT_METRICS_ADDRESS,
 	OPT_FEEDBACK_INTERVAL,
 	OPT_RECORD,
 	OPT_REPLAY,
-	OPT_BIGQUERY_TOKEN_FILE,
-	OPT_BIGQUERY_NO_AUTH,
-	OPT_BIGQUERY_ENDPOINT,
-	OPT_BIGQUERY_REST_ENDPOINT,
-	OPT_BIGQUERY_PLAINTEXT,
-	OPT_VERSION
+	OPT_VERSION,
+	OPT_SINK					/* + the index of a sink's long option */
 };
 
 static const struct option long_options[] = {
@@ -79,14 +92,11 @@ static const struct option long_options[] = {
 	{"group-bytes", required_argument, NULL, OPT_GROUP_BYTES},
 	{"group-ms", required_argument, NULL, OPT_GROUP_MS},
 	{"status-interval", required_argument, NULL, OPT_STATUS_INTERVAL},
+	{"metrics-address", required_argument, NULL, OPT_METRICS_ADDRESS},
 	{"feedback-interval", required_argument, NULL, OPT_FEEDBACK_INTERVAL},
 	{"record", required_argument, NULL, OPT_RECORD},
 	{"replay", required_argument, NULL, OPT_REPLAY},
-	{"bigquery-token-file", required_argument, NULL, OPT_BIGQUERY_TOKEN_FILE},
-	{"bigquery-no-auth", no_argument, NULL, OPT_BIGQUERY_NO_AUTH},
-	{"bigquery-endpoint", required_argument, NULL, OPT_BIGQUERY_ENDPOINT},
-	{"bigquery-rest-endpoint", required_argument, NULL, OPT_BIGQUERY_REST_ENDPOINT},
-	{"bigquery-plaintext", no_argument, NULL, OPT_BIGQUERY_PLAINTEXT},
+	{"target-option", required_argument, NULL, 'o'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -112,9 +122,11 @@ usage(FILE *out)
 			"                           (PG* environment variables and TLS settings apply)\n"
 			"  -S, --slot=NAME          logical replication slot using the dsplug plugin\n"
 			"  -P, --publication=NAMES  comma-separated publications (publication_names)\n"
-			"  -t, --target=URI         where changes go: sqlite:PATH, or\n"
-			"                           bigquery://PROJECT/DATASET?location=LOCATION\n"
-			"                           [&mode=merge|append][&max_staleness=15m]\n"
+			"  -t, --target=URI         where changes go, one of:\n");
+	sink_usage_targets(out);
+	fprintf(out,
+			"  -o, --target-option=NAME[=VALUE]  an option of the target's kind (below),\n"
+			"                           as its --LONG-NAME spelling is; repeatable\n"
 			"\n"
 			"Slot and initial copy:\n"
 			"      --create-slot        create the slot (plugin dsplug) if it does not exist;\n"
@@ -157,6 +169,9 @@ usage(FILE *out)
 			"Operation:\n"
 			"      --status-interval=SECONDS  one status line on stderr every SECONDS\n"
 			"                                 (default 10, 0 for none)\n"
+			"      --metrics-address=HOST:PORT  serve Prometheus metrics at\n"
+			"                                 http://HOST:PORT/metrics ([IPV6]:PORT,\n"
+			"                                 or :PORT for every address)\n"
 			"      --feedback-interval=SECONDS  standby status updates at least every\n"
 			"                                 SECONDS (default 10)\n"
 			"  -q, --quiet              no status or informational lines, only errors\n"
@@ -168,22 +183,9 @@ usage(FILE *out)
 			"                           connecting to a server (testing, debugging);\n"
 			"                           --dbname, --slot and --publication are then unused\n"
 			"  -h, --help               show this help and exit\n"
-			"      --version            show the version and exit\n"
-			"\n"
-			"BigQuery credentials (default: the service account key or authorized_user\n"
-			"file named by GOOGLE_APPLICATION_CREDENTIALS, else the metadata server of\n"
-			"a Google Cloud machine, GCE_METADATA_HOST honoured):\n"
-			"      --bigquery-token-file=FILE  use the OAuth access token in FILE, re-read\n"
-			"                           when the file changes; keeping it fresh is up to you\n"
-			"      --bigquery-no-auth   send no credentials (a test server on loopback only)\n"
-			"\n"
-			"BigQuery endpoints (default: Google's, over TLS):\n"
-			"      --bigquery-endpoint=HOST:PORT   Storage Write API (gRPC) endpoint\n"
-			"                           (default bigquerystorage.googleapis.com:443)\n"
-			"      --bigquery-rest-endpoint=URL    REST endpoint (default\n"
-			"                           https://bigquery.googleapis.com)\n"
-			"      --bigquery-plaintext gRPC without TLS; only with a loopback\n"
-			"                           --bigquery-endpoint (a test server)\n"
+			"      --version            show the version and exit\n");
+	sink_usage_options(out);
+	fprintf(out,
 			"\n"
 			"Signals: SIGINT and SIGTERM finish the frame being applied, commit, confirm\n"
 			"and exit 0.  Lost connections and server restarts are retried with backoff.\n"
@@ -251,6 +253,82 @@ parse_size(const char *opt, const char *value)
 	return (size_t) (v * mult);
 }
 
+/*
+ * The command line's long options: the consumer's own, then every sink's
+ * (SinkOptionDef.long_name), whose val is OPT_SINK + their index in
+ * *sink_defs.  Both arrays live until exit.
+ */
+static struct option *
+command_line_options(const SinkOptionDef ***sink_defs)
+{
+	const SinkType *const *types = sink_types();
+	size_t		nown = sizeof(long_options) / sizeof(long_options[0]) - 1;
+	size_t		nsink = 0;
+	struct option *all;
+	const SinkOptionDef **defs;
+
+	for (int t = 0; types[t] != NULL; t++)
+	{
+		for (const SinkOptionDef *d = types[t]->options; d->name != NULL; d++)
+			nsink += d->long_name != NULL;
+	}
+	all = xmalloc(sizeof(struct option) * (nown + nsink + 1));
+	defs = xmalloc(sizeof(SinkOptionDef *) * (nsink + 1));
+	memcpy(all, long_options, sizeof(struct option) * nown);
+	nsink = 0;
+	for (int t = 0; types[t] != NULL; t++)
+	{
+		for (const SinkOptionDef *d = types[t]->options; d->name != NULL; d++)
+		{
+			struct option *o = &all[nown + nsink];
+
+			if (d->long_name == NULL)
+				continue;
+			o->name = d->long_name;
+			o->has_arg = d->has_value ? required_argument : no_argument;
+			o->flag = NULL;
+			o->val = OPT_SINK + (int) nsink;
+			defs[nsink++] = d;
+		}
+	}
+	memset(&all[nown + nsink], 0, sizeof(struct option));
+	*sink_defs = defs;
+	return all;
+}
+
+static void
+add_target_option(const char *name, const char *value)
+{
+	target_options = xrealloc(target_options,
+							  sizeof(SinkOption) * (size_t) (ntarget_options + 1));
+	target_options[ntarget_options].name = name;
+	target_options[ntarget_options].value = value;
+	ntarget_options++;
+}
+
+/* -o NAME=VALUE, or -o NAME for a flag */
+static void
+add_target_option_text(const char *text)
+{
+	const char *eq = strchr(text, '=');
+	char	   *name;
+
+	if (eq == NULL)
+	{
+		add_target_option(text, NULL);
+		return;
+	}
+	if (eq == text)
+		bad_usage("invalid value \"%s\" for --target-option: expected NAME=VALUE or NAME",
+				  text);
+	name = xmalloc((size_t) (eq - text) + 1);
+	memcpy(name, text, (size_t) (eq - text));
+	name[eq - text] = '\0';
+	option_names = xrealloc(option_names, sizeof(char *) * (size_t) (noption_names + 1));
+	option_names[noption_names++] = name;
+	add_target_option(name, eq + 1);
+}
+
 static void
 handle_stop(int signo)
 {
@@ -266,9 +344,11 @@ main(int argc, char **argv)
 	Applier		applier;
 	Sink	   *sink;
 	uint64_t	applied_lsn;
+	char		err[512];
 	int			code;
 	int			c;
 
+	all_options = command_line_options(&sink_defs);
 	memset(&opts, 0, sizeof(opts));
 	opts.group_txns = 10000;
 	opts.group_bytes = (size_t) 64 * 1024 * 1024;
@@ -276,7 +356,7 @@ main(int argc, char **argv)
 	opts.status_interval = 10;
 	opts.feedback_interval = 10;
 
-	while ((c = getopt_long(argc, argv, "d:S:P:t:qvh", long_options, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "d:S:P:t:o:qvh", all_options, NULL)) != -1)
 	{
 		switch (c)
 		{
@@ -338,6 +418,9 @@ main(int argc, char **argv)
 			case OPT_STATUS_INTERVAL:
 				opts.status_interval = (int) parse_int("--status-interval", optarg, 0, 86400);
 				break;
+			case OPT_METRICS_ADDRESS:
+				opts.metrics_address = optarg;
+				break;
 			case OPT_FEEDBACK_INTERVAL:
 				opts.feedback_interval = (int) parse_int("--feedback-interval", optarg, 1, 3600);
 				break;
@@ -347,26 +430,8 @@ main(int argc, char **argv)
 			case OPT_REPLAY:
 				opts.replay_file = optarg;
 				break;
-			case OPT_BIGQUERY_TOKEN_FILE:
-				opts.bigquery_auth.token_file = optarg;
-				break;
-			case OPT_BIGQUERY_NO_AUTH:
-				opts.bigquery_auth.none = true;
-				break;
-			case OPT_BIGQUERY_ENDPOINT:
-				if (strchr(optarg, ':') == NULL)
-					bad_usage("invalid value \"%s\" for --bigquery-endpoint: expected HOST:PORT",
-							  optarg);
-				bigquery_options.endpoint = optarg;
-				break;
-			case OPT_BIGQUERY_REST_ENDPOINT:
-				if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0)
-					bad_usage("invalid value \"%s\" for --bigquery-rest-endpoint: expected an http:// or https:// URL",
-							  optarg);
-				bigquery_options.rest_endpoint = optarg;
-				break;
-			case OPT_BIGQUERY_PLAINTEXT:
-				bigquery_options.plaintext = true;
+			case 'o':
+				add_target_option_text(optarg);
 				break;
 			case 'q':
 				opts.quiet = true;
@@ -382,6 +447,11 @@ main(int argc, char **argv)
 					   DSPLUG_CONSUMER_VERSION, DSPLUG_WIRE_VERSION);
 				return EXIT_OK;
 			default:
+				if (c >= OPT_SINK)
+				{
+					add_target_option(sink_defs[c - OPT_SINK]->name, optarg);
+					break;
+				}
 				fprintf(stderr, "Try \"dsplug-consumer --help\" for more information.\n");
 				return EXIT_USAGE;
 		}
@@ -399,25 +469,17 @@ main(int argc, char **argv)
 				  strerror(errno));
 	if (opts.target == NULL)
 		bad_usage("--target is required");
-	if (opts.bigquery_auth.token_file != NULL && opts.bigquery_auth.none)
-		bad_usage("--bigquery-token-file cannot be combined with --bigquery-no-auth");
-	if (bigquery_options.plaintext &&
-		(bigquery_options.endpoint == NULL ||
-		 !(strncmp(bigquery_options.endpoint, "127.", 4) == 0 ||
-		   strncmp(bigquery_options.endpoint, "localhost:", 10) == 0 ||
-		   strncmp(bigquery_options.endpoint, "[::1]:", 6) == 0)))
-		bad_usage("--bigquery-plaintext needs a loopback --bigquery-endpoint (127.x.x.x, localhost or [::1])");
-	bigquery_options.auth = opts.bigquery_auth;
+	if (!sink_check_options(opts.target, target_options, ntarget_options,
+							err, sizeof(err)))
+		bad_usage("%s", err);
 	if (opts.replay_file != NULL)
 	{
-		if (opts.record_file != NULL || opts.create_slot || opts.backfill)
-			bad_usage("--replay cannot be combined with --record, --create-slot or --backfill");
+		if (opts.record_file != NULL || opts.create_slot || opts.backfill ||
+			opts.metrics_address != NULL)
+			bad_usage("--replay cannot be combined with --record, --create-slot, --backfill or --metrics-address");
 	}
 	else
 	{
-		char	   *err = NULL;
-		PQconninfoOption *parsed;
-
 		if (opts.dbname == NULL)
 			bad_usage("--dbname is required");
 		if (opts.slot == NULL)
@@ -426,21 +488,8 @@ main(int argc, char **argv)
 			bad_usage("--publication is required");
 		if (opts.slot[0] == '\0' || strlen(opts.slot) > 63)
 			bad_usage("invalid slot name \"%s\"", opts.slot);
-		/* like psql -d, a plain word is a database name */
-		parsed = strchr(opts.dbname, '=') == NULL &&
-			strncmp(opts.dbname, "postgres://", 11) != 0 &&
-			strncmp(opts.dbname, "postgresql://", 13) != 0 ? NULL :
-			PQconninfoParse(opts.dbname, &err);
-		if (parsed == NULL && err != NULL)
-		{
-			size_t		len = strlen(err);
-
-			while (len > 0 && err[len - 1] == '\n')
-				err[--len] = '\0';
+		if (!source_check_conninfo(opts.dbname, err, sizeof(err)))
 			bad_usage("invalid --dbname: %s", err);
-		}
-		if (parsed != NULL)
-			PQconninfoFree(parsed);
 	}
 	log_quiet = opts.quiet;
 	log_verbose_on = opts.verbose && !opts.quiet;
@@ -453,7 +502,8 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	sink = sink_open(opts.target, opts.replay_file != NULL ? NULL : opts.slot,
+	sink = sink_open(opts.target, target_options, ntarget_options,
+					 opts.replay_file != NULL ? NULL : opts.slot,
 					 &applied_lsn);
 	if (sink == NULL)
 	{
@@ -461,13 +511,33 @@ main(int argc, char **argv)
 		return error_exit_code();
 	}
 
+	/*
+	 * A metrics address that cannot be served is a configuration error:
+	 * exit 2, as for a bad option, so a supervisor waits for an operator.
+	 */
+	if (opts.metrics_address != NULL &&
+		!metrics_start(opts.metrics_address, opts.slot, opts.target,
+					   err, sizeof(err)))
+	{
+		sink_close(sink);
+		fprintf(stderr, "dsplug-consumer: could not serve metrics: %s\n", err);
+		return EXIT_USAGE;
+	}
+
 	apply_init(&applier, sink, &opts, applied_lsn);
 	if (opts.replay_file != NULL)
 		code = replay_run(opts.replay_file, &applier);
 	else
 		code = stream_run(&opts, &applier);
+	metrics_stop();
 	apply_destroy(&applier);
 	sink_close(sink);
+	for (int i = 0; i < noption_names; i++)
+		free(option_names[i]);
+	free(option_names);
+	free(target_options);
+	free(sink_defs);
+	free(all_options);
 
 	if (code != EXIT_OK)
 		fprintf(stderr, "dsplug-consumer: %s\n", error_message());

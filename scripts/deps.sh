@@ -11,8 +11,8 @@ set -eu
 build_pkgs="build-essential pkg-config postgresql-15 postgresql-server-dev-15
 	libpq-dev libprotobuf-c-dev protobuf-c-compiler libzstd-dev
 	libsqlite3-dev libgrpc-dev libcurl4-openssl-dev libjansson-dev
-	libssl-dev"
-test_pkgs="sqlite3 nodejs python3"
+	libssl-dev libmicrohttpd-dev"
+test_pkgs="sqlite3 nodejs python3 curl prometheus"
 bench_pkgs="postgresql-15-wal2json postgresql-15-decoderbufs gnuplot-nox
 	postgresql-contrib"
 
@@ -64,6 +64,17 @@ export DEBIAN_FRONTEND=noninteractive
 if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
 	$SUDO mkdir -p /etc/postgresql-common
 	echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
+fi
+# Packages must not start services (prometheus would, through its init
+# script): a policy-rc.d that forbids it while apt runs, unless the machine
+# has its own.
+policy=
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	policy=/usr/sbin/policy-rc.d
+	printf '#!/bin/sh\n# dsplug deps.sh: no service starts while it installs\nexit 101\n' |
+		$SUDO tee "$policy" >/dev/null
+	$SUDO chmod 755 "$policy"
+	trap '$SUDO rm -f "$policy"' EXIT
 fi
 # Installing the server also upgrades it to the headers' release.
 if ! $SUDO apt-get install -y -q --no-install-recommends $missing postgresql-15 >/tmp/dsplug-apt.log 2>&1; then

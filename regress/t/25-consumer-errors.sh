@@ -1,6 +1,6 @@
 #!/bin/sh
 # 25-consumer-errors.sh - what dsplug-consumer cannot do ends with a clear
-# one-line message and the documented exit code (consumer/consumer.h,
+# one-line message and the documented exit code (consumer/common/common.h,
 # --help): 2 for a bad command line, 3 for the target (bad URI, a path that
 # cannot be opened, read or written, a target locked by another consumer or
 # following another slot), 4 for a server that refuses (no such slot, a

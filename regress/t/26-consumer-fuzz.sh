@@ -66,9 +66,10 @@ compare "$db" "$T/live_zstd.db" --publication p26,p26_log
 FUZZ_CONSUMER=$CONSUMER
 if echo 'int main(void){return 0;}' | cc -x c -fsanitize=address,undefined -o /dev/null - 2>/dev/null; then
 	# the consumer's own Makefile, on a copy of its sources (objects here
-	# stay as they are)
+	# stay as they are): its Makefile and sources, folders kept, no objects
 	mkdir -p "$T/asan-src/consumer" "$T/asan-src/proto"
-	cp consumer/Makefile consumer/*.c consumer/*.h "$T/asan-src/consumer/"
+	(cd consumer && find . \( -name '*.[ch]' -o -name Makefile \) \
+		-exec cp --parents {} "$T/asan-src/consumer/" \;)
 	cp proto/*.proto proto/*.c proto/*.h "$T/asan-src/proto/"
 	if make -s -C "$T/asan-src/consumer" dsplug-consumer \
 		CFLAGS="-g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \

@@ -2,7 +2,8 @@
  *
  * apply_positions.c
  *		Replay a dsplug-consumer recording (--record) through the
- *		consumer's real apply path (consumer/apply.c, spool.c, replay.c)
+ *		consumer's real apply path (consumer/core/apply.c, spool.c,
+ *		replay.c)
  *		into a sink that prints every change's sequence number instead of
  *		storing it: one line per change, "commit_lsn/position kind
  *		schema.table key", in the order the sink gets them.
@@ -23,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "consumer.h"
+#include "core/core.h"
 
 volatile sig_atomic_t stop_requested = 0;
 
@@ -93,11 +94,11 @@ pos_truncate(Sink *sink, const Dsplug__Relation *const *rels, size_t nrels,
 }
 
 static bool
-pos_set_copied(Sink *sink, const Dsplug__Relation *rel, uint64_t lsn)
+pos_copy(Sink *sink, const Dsplug__Relation *rel, uint64_t copy_lsn)
 {
 	(void) sink;
 	(void) rel;
-	(void) lsn;
+	(void) copy_lsn;
 	return true;
 }
 
@@ -116,11 +117,12 @@ pos_abort(Sink *sink)
 	printf("abort\n");
 }
 
-static uint64_t
-pos_flushed_lsn(Sink *sink)
+static bool
+pos_flushed_lsn(Sink *sink, uint64_t *lsn)
 {
 	(void) sink;
-	return committed;
+	*lsn = committed;
+	return true;
 }
 
 static const SinkOps pos_ops = {
@@ -128,7 +130,8 @@ static const SinkOps pos_ops = {
 	.begin = pos_begin,
 	.change = pos_change,
 	.truncate = pos_truncate,
-	.set_copied = pos_set_copied,
+	.begin_copy = pos_copy,
+	.end_copy = pos_copy,
 	.commit = pos_commit,
 	.abort = pos_abort,
 	.sync = NULL,
@@ -139,7 +142,7 @@ int
 main(int argc, char **argv)
 {
 	ConsumerOptions opts;
-	Sink		sink = {&pos_ops, "positions:", NULL};
+	Sink		sink = {.ops = &pos_ops, .uri = "positions:", .state = SINK_IDLE};
 	Applier		a;
 	int			code;
 

@@ -1,77 +1,39 @@
 /*-------------------------------------------------------------------------
  *
- * consumer.h
- *		Declarations shared by the files of dsplug-consumer.
+ * core.h
+ *		The core of dsplug-consumer: frames -> decoded changes -> apply to
+ *		a sink -> confirm.  README.md has the map of every file.
  *
- * Data flows through the consumer in this order, one file per step:
- *
- *		main.c			command line, signals, exit codes, the run
- *		stream.c		the replication connection: START_REPLICATION,
- *						XLogData and keepalives, standby status updates,
+ *		stream.c		the run: sessions on the replication connection,
+ *						frames to apply.c, standby status updates,
  *						reconnection with backoff
- *		replay.c		frames recorded to / replayed from a file instead
- *						of the server (--record, --replay)
+ *		replay.c		the run from a recording instead (--replay)
+ *		backfill.c		the initial copy and mid-stream copies, into the
+ *						sink
  *		apply.c			frames -> WireBatch (proto/wire_decode.c) -> sink
  *						calls, grouped into target transactions
  *		spool.c			streamed and prepared transactions kept aside in
  *						files until they commit
- *		backfill.c		the initial copy of the published tables under a
- *						snapshot consistent with the stream
- *		toast_fetch.c	unchanged TOAST values read from the source for
- *						targets that replace whole rows
- *		sink.h			the seam every target implements
- *		sink_sqlite.c	the embedded SQLite target
+ *		confirm.c		the one rule for the LSN confirmed to PostgreSQL
  *		status.c		the periodic one-line status
- *		log.c			messages, errors and their exit codes
+ *		metrics.c		Prometheus metrics over HTTP (--metrics-address)
  *
- * consumer/consumer.h
+ * The core reads the source through source/source.h and writes targets
+ * through sinks/sink.h only; apply.c reaches the source only through the
+ * ApplySource its driver gives it.
+ *
+ * consumer/core/core.h
  *
  *-------------------------------------------------------------------------
  */
-#ifndef DSPLUG_CONSUMER_H
-#define DSPLUG_CONSUMER_H
+#ifndef DSPLUG_CORE_H
+#define DSPLUG_CORE_H
 
-#include <signal.h>
 #include <stdio.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 
-#include <libpq-fe.h>
-
-#include "bigquery_auth.h"
-#include "sink.h"
+#include "common/common.h"
+#include "sinks/sink.h"
 #include "wire_decode.h"
-
-#if defined(__GNUC__)
-#define CONSUMER_PRINTF(f, a)	__attribute__((format(printf, f, a)))
-#else
-#define CONSUMER_PRINTF(f, a)
-#endif
-
-/*
- * Exit codes, one per class of failure, so that a supervisor can tell a
- * fix-the-configuration failure from one worth restarting.  Connection loss
- * and server restarts are never an exit: they are retried with backoff.
- */
-#define EXIT_OK				0	/* --endpos reached, SIGINT/SIGTERM, end of
-								 * --replay input */
-#define EXIT_RUNTIME		1	/* anything else that cannot be retried:
-								 * undecodable frames, out of memory */
-#define EXIT_USAGE			2	/* bad command line */
-#define EXIT_TARGET			3	/* the target: bad URI, cannot open, read or
-								 * write it, it belongs to another slot */
-#define EXIT_SERVER			4	/* the server refuses: slot missing or not
-								 * dsplug, unsupported wire version,
-								 * permission or authentication denied,
-								 * unknown publication */
-
-/* WAL positions: printed "%X/%X" with LSN_FORMAT_ARGS, as PostgreSQL does */
-#define LSN_FORMAT_ARGS(lsn)	((unsigned int) ((lsn) >> 32)), ((unsigned int) (lsn))
-#define INVALID_LSN				((uint64_t) 0)
-
-/* microseconds between 1970-01-01 and 2000-01-01, PostgreSQL's epoch */
-#define POSTGRES_EPOCH_OFFSET_US	INT64_C(946684800000000)
 
 /* Everything the command line says. */
 typedef struct ConsumerOptions
@@ -97,6 +59,7 @@ typedef struct ConsumerOptions
 	int			group_ms;
 
 	int			status_interval;	/* seconds; 0: no status lines */
+	const char *metrics_address;	/* HOST:PORT to serve metrics on, or NULL */
 	int			feedback_interval;	/* seconds between standby status
 									 * updates */
 	const char *spool_dir;		/* where streamed and prepared transactions
@@ -105,27 +68,36 @@ typedef struct ConsumerOptions
 	const char *replay_file;
 	bool		quiet;
 	bool		verbose;
-
-	/* BigQuery target: --bigquery-token-file, --bigquery-no-auth */
-	BqAuthOptions bigquery_auth;
 } ConsumerOptions;
 
-/* Set by the SIGINT/SIGTERM handler; the loops stop at the next frame. */
-extern volatile sig_atomic_t stop_requested;
-
 /*
- * Copies a relation that joined the publications mid-stream (backfill.c,
- * through stream.c, which owns the connections): sets *copied_lsn to the
- * consistent point of the copy's snapshot.
+ * What the apply step may ask of the source, given by whoever drives it
+ * (stream.c, which owns the connections); a NULL function is not
+ * available (--replay).  Each returns false after error_set().
  */
-typedef bool (*CopyRelationHook) (void *arg, const Dsplug__Relation *rel,
+typedef struct ApplySource
+{
+	/*
+	 * Copy a relation that joined the publications mid-stream into the
+	 * sink's open transaction (backfill.c): sets *copied_lsn to the
+	 * consistent point of the copy's snapshot.
+	 */
+	bool		(*copy_relation) (void *arg, const Dsplug__Relation *rel,
 								  bool created, uint64_t *copied_lsn);
 
-/*
- * Reads unchanged TOAST values from the source for targets that replace
- * whole rows (toast_fetch.c).
- */
-typedef struct ToastFetcher ToastFetcher;
+	/*
+	 * Fill in the unchanged TOAST values of an update for a target that
+	 * replaces whole rows (source/toast_fetch.c): *completed is the new
+	 * tuple to write, *vanished says the row no longer exists.
+	 */
+	bool		(*complete_row) (void *arg, const Dsplug__Relation *rel,
+								 const Dsplug__Tuple *old,
+								 const Dsplug__Tuple *new_,
+								 uint64_t commit_lsn,
+								 const Dsplug__Tuple **completed,
+								 bool *vanished);
+	void	   *arg;
+} ApplySource;
 
 /* A relation copied mid-stream, and the LSN its copy holds. */
 typedef struct CopiedRelation
@@ -225,20 +197,17 @@ typedef struct Applier
 	CopiedRelation *copied;
 	size_t		ncopied;
 	size_t		copied_cap;
-	CopyRelationHook copy_hook; /* NULL: never copy mid-stream */
-	void	   *copy_arg;
 
 	/*
-	 * Relations whose target replaces whole rows (SinkRelationInfo), and
-	 * where their unchanged TOAST values come from: NULL (--replay) leaves
-	 * them to the sink, which refuses them.  source_failed: a read from the
-	 * source lost its connection; the session is retried.
+	 * What the source can do for the applier: copy_relation NULL never
+	 * copies mid-stream; complete_row NULL leaves unchanged TOAST values of
+	 * whole_rows relations (SinkRelationInfo) to the sink, which refuses
+	 * them.
 	 */
+	ApplySource source;
 	uint32_t   *whole_rows;
 	size_t		nwhole_rows;
 	size_t		whole_rows_cap;
-	ToastFetcher *toast;
-	bool		source_failed;
 
 	/* relations described in skipped transactions, not yet to the sink */
 	uint32_t   *undescribed;
@@ -249,7 +218,7 @@ typedef struct Applier
 	 * End of the last transaction, PREPARE, or end of a prepared
 	 * transaction received whole in this session (applied, skipped or
 	 * kept aside), or the session's start point: the stream has reached
-	 * it.  See stream.c, confirmable_lsn.
+	 * it.  See confirm.c.
 	 */
 	uint64_t	session_lsn;
 
@@ -273,10 +242,28 @@ typedef struct Applier
 
 	/* statistics */
 	uint64_t	changes;		/* changes applied since start */
+	uint64_t	kind_changes[4];	/* of which insert, update, delete,
+									 * truncate (MetricsKind) */
+	uint64_t	decoded_bytes;	/* frame payloads after decompression */
 	uint64_t	txns;			/* source transactions applied */
 	int64_t		last_commit_time;	/* of the last applied transaction */
 	bool		endpos_reached;
 } Applier;
+
+/*
+ * Where the applier stands, as the confirm rule needs it (apply_progress):
+ * read together, so the rule never sees half of a change.
+ */
+typedef struct ApplyProgress
+{
+	uint64_t	flushed_lsn;	/* what the sink durably holds */
+	uint64_t	applied_lsn;	/* what the sink was given */
+	uint64_t	session_lsn;	/* Applier.session_lsn */
+	uint64_t	hold_lsn;		/* earliest PREPARE held, or INVALID_LSN */
+	bool		receiving;		/* a transaction (or a prepared one's
+								 * batches) is arriving */
+	bool		pending;		/* a transaction or an open group */
+} ApplyProgress;
 
 /* apply.c */
 extern void apply_init(Applier *a, Sink *sink, const ConsumerOptions *opts,
@@ -289,7 +276,9 @@ extern bool apply_idle(Applier *a);
 extern bool apply_tick(Applier *a);
 extern bool apply_end_session(Applier *a);
 extern bool apply_pending(const Applier *a);
-extern uint64_t apply_hold_lsn(Applier *a);
+extern bool apply_progress(Applier *a, ApplyProgress *p);
+extern void apply_set_position(Applier *a, uint64_t applied_lsn);
+extern bool apply_group_open(const Applier *a);
 
 /* backfill.c */
 extern bool backfill_run(const ConsumerOptions *opts, Sink *sink,
@@ -300,36 +289,29 @@ extern bool backfill_relation(const ConsumerOptions *opts, Sink *sink,
 							  uint64_t *copied_lsn);
 extern bool backfill_temporary_slot(const ConsumerOptions *opts, Sink *sink,
 									uint64_t *lsn);
-typedef struct RowReader RowReader;
-extern bool backfill_read_row(PGconn *conn, const Dsplug__Relation *rel,
-							  const Dsplug__Relation *want,
-							  const Dsplug__Tuple *key, RowReader **reader,
-							  const Dsplug__Tuple **row, bool *retryable);
-extern void backfill_read_row_free(RowReader *reader);
-
-/* toast_fetch.c */
-extern ToastFetcher *toast_fetcher_create(const ConsumerOptions *opts);
-extern void toast_fetcher_free(ToastFetcher *tf);
-extern bool toast_fetch_complete(ToastFetcher *tf, const SinkChange *change,
-								 const Dsplug__Tuple **new_, bool *vanished,
-								 bool *retryable);
 
 /* stream.c */
 extern int	stream_run(const ConsumerOptions *opts, Applier *a);
-extern PGconn *connect_server(const ConsumerOptions *opts, bool replication,
-							  bool *retryable);
-extern bool create_snapshot_slot(PGconn *conn, const char *name,
-								 bool temporary, char **snapshot,
-								 uint64_t *lsn);
-extern bool set_session_formats(PGconn *conn);
-extern bool is_retryable_sqlstate(const char *sqlstate);
+
+/*
+ * What the stream has brought, for the confirm rule (confirm.c); written
+ * by stream.c only through confirm_*().
+ */
+typedef struct Confirm
+{
+	uint64_t	received_lsn;	/* start of the latest XLogData */
+	uint64_t	keepalive_lsn;	/* walEnd of the latest keepalive */
+	uint64_t	floor;			/* confirmed already: never less */
+} Confirm;
+
+/* confirm.c */
+extern void confirm_received(Confirm *c, uint64_t data_start);
+extern void confirm_keepalive(Confirm *c, uint64_t wal_end);
+extern void confirm_floor(Confirm *c, uint64_t lsn);
+extern uint64_t confirm_reached(const Confirm *c, const ApplyProgress *p);
+extern uint64_t confirm_lsn(const Confirm *c, const ApplyProgress *p);
 
 /* replay.c */
-typedef struct Recorder Recorder;
-extern Recorder *recorder_open(const char *path);
-extern bool recorder_write(Recorder *rec, uint64_t data_start,
-						   uint64_t wal_end, const uint8_t *data, size_t len);
-extern bool recorder_close(Recorder *rec);
 extern int	replay_run(const char *path, Applier *a);
 
 /* spool.c */
@@ -356,21 +338,35 @@ extern void status_init(Status *st, int interval_seconds);
 extern void status_tick(Status *st, const Applier *a, uint64_t confirmed,
 						uint64_t server_lsn, bool force);
 
-/* log.c */
-extern bool log_quiet;
-extern bool log_verbose_on;
-extern void log_info(const char *fmt,...) CONSUMER_PRINTF(1, 2);
-extern void log_warning(const char *fmt,...) CONSUMER_PRINTF(1, 2);
-extern void log_verbose(const char *fmt,...) CONSUMER_PRINTF(1, 2);
-extern void error_set(int exit_code, const char *fmt,...) CONSUMER_PRINTF(2, 3);
-extern const char *error_message(void);
-extern int	error_exit_code(void);
-extern void error_clear(void);
-extern int64_t clock_us(void);	/* monotonic */
-extern int64_t postgres_now_us(void);	/* wall clock, since 2000-01-01 */
-extern bool parse_lsn(const char *s, uint64_t *lsn);
-extern void *xmalloc(size_t size);
-extern void *xrealloc(void *ptr, size_t size);
-extern char *xstrdup(const char *s);
+/* metrics.c */
+#define METRICS_KINDS	4		/* insert, update, delete, truncate */
+#define METRICS_CLASSES 3		/* connection, server, target */
 
-#endif							/* DSPLUG_CONSUMER_H */
+/*
+ * The figures the metrics show, kept by the main thread (stream.c) and
+ * handed to the server's thread by metrics_publish().
+ */
+typedef struct Metrics
+{
+	int64_t		start_time;		/* microseconds since the Unix epoch */
+	int64_t		published_at;	/* set by metrics_publish: since 2000-01-01 */
+	uint64_t	received_lsn;
+	uint64_t	applied_lsn;
+	uint64_t	confirmed_lsn;
+	uint64_t	server_lsn;
+	int64_t		last_commit_time;	/* of the last applied transaction */
+	uint64_t	changes[METRICS_KINDS];
+	uint64_t	transactions;
+	uint64_t	frames;
+	uint64_t	bytes_received;
+	uint64_t	bytes_decoded;
+	uint64_t	retries[METRICS_CLASSES];
+	SinkStats	sink;
+} Metrics;
+
+extern bool metrics_start(const char *address, const char *slot,
+						  const char *target, char *errbuf, size_t errlen);
+extern void metrics_publish(const Metrics *m, bool force);
+extern void metrics_stop(void);
+
+#endif							/* DSPLUG_CORE_H */

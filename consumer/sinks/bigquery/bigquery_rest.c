@@ -10,7 +10,7 @@
  * for up to a minute; anything else is an error naming the request and
  * BigQuery's message (EXIT_TARGET).
  *
- * consumer/bigquery_rest.c
+ * consumer/sinks/bigquery/bigquery_rest.c
  *
  *-------------------------------------------------------------------------
  */
@@ -22,8 +22,8 @@
 
 #include <curl/curl.h>
 
-#include "bigquery.h"
-#include "consumer.h"
+#include "sinks/bigquery/bigquery.h"
+#include "common/common.h"
 
 #define REST_RETRY_US	INT64_C(60000000)
 

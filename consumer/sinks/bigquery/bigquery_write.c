@@ -39,7 +39,7 @@
  *	- anything else, and row errors (bad data), stop the consumer with the
  *	  table, the row's key and BigQuery's reason (EXIT_TARGET).
  *
- * consumer/bigquery_write.c
+ * consumer/sinks/bigquery/bigquery_write.c
  *
  *-------------------------------------------------------------------------
  */
@@ -59,9 +59,9 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
-#include "bigquery.h"
+#include "sinks/bigquery/bigquery.h"
 #include "bigquery_write.pb-c.h"
-#include "consumer.h"
+#include "common/common.h"
 
 #define APPEND_ROWS_METHOD	"/google.cloud.bigquery.storage.v1.BigQueryWrite/AppendRows"
 
@@ -424,6 +424,26 @@ bq_writer_last_request(BqWriter *w)
 	id = w->next_id;
 	pthread_mutex_unlock(&w->lock);
 	return id;
+}
+
+/* Requests not yet acknowledged (sent or waiting to be), and their bytes. */
+void
+bq_writer_pending(BqWriter *w, uint64_t *requests, uint64_t *bytes)
+{
+	uint64_t	n = 0;
+	uint64_t	len = 0;
+
+	pthread_mutex_lock(&w->lock);
+	for (BqStream *s = w->streams; s; s = s->next)
+	{
+		for (BqRequest *r = s->inflight.head; r; r = r->next, n++)
+			len += r->rows.len;
+		for (BqRequest *r = s->unsent.head; r; r = r->next, n++)
+			len += r->rows.len;
+	}
+	pthread_mutex_unlock(&w->lock);
+	*requests = n;
+	*bytes = len;
 }
 
 /* The lowest id not yet acknowledged; past the last request when none. */

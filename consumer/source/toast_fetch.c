@@ -12,7 +12,7 @@
  * the source: the row's current values of just those columns, by its
  * primary key, over a normal connection (opened on first need, kept, and
  * opened again after a failure), decoded exactly as a copied row is
- * (backfill_read_row).
+ * (source_read_row, copy.c).
  *
  * Why the value read now is right.  The change has sequence number S (its
  * commit LSN and position); the value is the row's state at some time
@@ -33,14 +33,14 @@
  * into an older row; the same is true of any copy taken while the source
  * is written, and it is gone once the later change is applied.
  *
- * consumer/toast_fetch.c
+ * consumer/source/toast_fetch.c
  *
  *-------------------------------------------------------------------------
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "consumer.h"
+#include "source/source.h"
 
 /*
  * The connection and the buffers of the re-selects.  A completed tuple
@@ -48,7 +48,7 @@
  */
 struct ToastFetcher
 {
-	const ConsumerOptions *opts;
+	const char *conninfo;
 	PGconn	   *conn;			/* NULL until needed, or after a failure */
 	RowReader  *reader;
 	Dsplug__Tuple tuple;		/* the completed new tuple */
@@ -68,13 +68,17 @@ struct ToastFetcher
 static bool is_unset(const Dsplug__Value *v);
 static bool ensure_connection(ToastFetcher *tf, bool *retryable);
 
+/*
+ * A fetcher reading from conninfo (kept by reference), connecting on first
+ * need.  The caller frees it with toast_fetcher_free.
+ */
 ToastFetcher *
-toast_fetcher_create(const ConsumerOptions *opts)
+toast_fetcher_create(const char *conninfo)
 {
 	ToastFetcher *tf = xmalloc(sizeof(ToastFetcher));
 
 	memset(tf, 0, sizeof(ToastFetcher));
-	tf->opts = opts;
+	tf->conninfo = conninfo;
 	return tf;
 }
 
@@ -88,7 +92,7 @@ toast_fetcher_free(ToastFetcher *tf)
 				 (unsigned long long) tf->rows,
 				 tf->us / 1000.0 / (double) tf->rows,
 				 (unsigned long long) tf->vanished);
-	backfill_read_row_free(tf->reader);
+	source_read_row_free(tf->reader);
 	PQfinish(tf->conn);
 	free(tf->values);
 	free(tf->key_values);
@@ -108,10 +112,10 @@ ensure_connection(ToastFetcher *tf, bool *retryable)
 {
 	if (tf->conn != NULL)
 		return true;
-	tf->conn = connect_server(tf->opts, false, retryable);
+	tf->conn = source_connect(tf->conninfo, false, retryable);
 	if (tf->conn == NULL)
 		return false;
-	if (!set_session_formats(tf->conn))
+	if (!source_set_formats(tf->conn))
 	{
 		*retryable = true;
 		error_set(EXIT_RUNTIME, "could not configure the connection reading unchanged TOAST values: %s",
@@ -124,25 +128,24 @@ ensure_connection(ToastFetcher *tf, bool *retryable)
 }
 
 /*
- * Complete an update for a target that replaces whole rows.  When its new
- * tuple has unchanged TOAST values that its old tuple does not carry
+ * Complete an update of rel committed at commit_lsn, for a target that
+ * replaces whole rows.  When its new tuple nt has unchanged TOAST values
+ * that its old tuple does not carry
  * (REPLICA IDENTITY FULL carries them; the target then uses the old
  * tuple's), read them from the source, and set *new_ to the new tuple with
  * them filled in (owned by tf until its next call).  *vanished: the row no
  * longer exists at the source; the UPSERT is not to be written (see the
- * file header).  Otherwise *new_ is change->new_.  false after error_set,
+ * file header).  Otherwise *new_ is nt.  false after error_set,
  * with *retryable set when the connection failed or the server may answer
  * later (tf drops the connection; the caller retries the session, so the
  * transaction comes again), clear when retrying cannot help.
  */
 bool
-toast_fetch_complete(ToastFetcher *tf, const SinkChange *change,
-					 const Dsplug__Tuple **new_, bool *vanished,
-					 bool *retryable)
+toast_fetch_complete(ToastFetcher *tf, const Dsplug__Relation *rel,
+					 const Dsplug__Tuple *old, const Dsplug__Tuple *nt,
+					 uint64_t commit_lsn, const Dsplug__Tuple **new_,
+					 bool *vanished, bool *retryable)
 {
-	const Dsplug__Relation *rel = change->relation;
-	const Dsplug__Tuple *nt = change->new_;
-	const Dsplug__Tuple *old = change->old;
 	const Dsplug__Tuple *row;
 	Dsplug__Relation want;
 	size_t		n = rel->n_columns;
@@ -192,7 +195,7 @@ toast_fetch_complete(ToastFetcher *tf, const SinkChange *change,
 	started = clock_us();
 	if (!ensure_connection(tf, retryable))
 		return false;
-	if (!backfill_read_row(tf->conn, rel, &want, &tf->key, &tf->reader, &row,
+	if (!source_read_row(tf->conn, rel, &want, &tf->key, &tf->reader, &row,
 						   retryable))
 	{
 		PQfinish(tf->conn);
@@ -206,7 +209,7 @@ toast_fetch_complete(ToastFetcher *tf, const SinkChange *change,
 		tf->vanished++;
 		*vanished = true;
 		log_verbose("row of \"%s\".\"%s\" updated at %X/%X no longer exists at the source: its unchanged TOAST values cannot be read, and a later change replaces the row; the UPSERT is not written",
-					rel->schema, rel->name, LSN_FORMAT_ARGS(change->commit_lsn));
+					rel->schema, rel->name, LSN_FORMAT_ARGS(commit_lsn));
 		return true;
 	}
 

@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
- * replay.c
- *		Frames recorded to a file (--record) and applied from one instead of
- *		the server (--replay): a test and debugging input that runs the real
- *		apply path, so corrupted or truncated frames can be fed to it.
+ * record.c
+ *		Frames recorded to a file (--record) and read back from one instead
+ *		of the server (--replay, core/replay.c): a test and debugging input
+ *		that runs the real apply path, so corrupted or truncated frames can
+ *		be fed to it.
  *
  * File format, all integers big-endian:
  *
@@ -18,13 +19,7 @@
  * A recording holds the frames of every session of the run, in order; a
  * reconnection shows as a frame with the session-start flag.
  *
- * Replaying ends with EXIT_OK at the end of the file, after committing
- * the complete transactions; a frame that does not decode, or a file that
- * ends inside a record, ends it with an error after committing the
- * transactions that were complete before it, never more: the target's
- * LSN stays at the end of the last transaction applied whole.
- *
- * consumer/replay.c
+ * consumer/source/record.c
  *
  *-------------------------------------------------------------------------
  */
@@ -33,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "consumer.h"
+#include "source/source.h"
 
 #define REPLAY_MAGIC		"DSPLUGREC1\n"
 #define REPLAY_MAGIC_LEN	11
@@ -120,22 +115,33 @@ recorder_close(Recorder *rec)
 	return ok;
 }
 
-/* Apply every frame of a recording.  Returns the exit code. */
-int
-replay_run(const char *path, Applier *a)
+/* A recording being read back. */
+struct RecordReader
+{
+	FILE	   *file;
+	char	   *path;
+	uint8_t    *frame;
+	size_t		cap;
+	uint64_t	nframes;
+};
+
+/*
+ * Open a recording for reading (record_reader_next).  NULL after
+ * error_set(): EXIT_USAGE when it cannot be opened, EXIT_RUNTIME when it
+ * is not a recording.
+ */
+RecordReader *
+record_reader_open(const char *path)
 {
 	FILE	   *f = fopen(path, "rb");
 	uint8_t		magic[REPLAY_MAGIC_LEN];
-	uint8_t    *frame = NULL;
-	size_t		cap = 0;
-	uint64_t	nframes = 0;
-	bool		ok = false;
+	RecordReader *rr;
 
 	if (f == NULL)
 	{
 		error_set(EXIT_USAGE, "could not open replay file \"%s\": %s", path,
 				  strerror(errno));
-		return EXIT_USAGE;
+		return NULL;
 	}
 	if (fread(magic, 1, REPLAY_MAGIC_LEN, f) != REPLAY_MAGIC_LEN ||
 		memcmp(magic, REPLAY_MAGIC, REPLAY_MAGIC_LEN) != 0)
@@ -143,68 +149,75 @@ replay_run(const char *path, Applier *a)
 		error_set(EXIT_RUNTIME, "could not read replay file \"%s\": not a dsplug-consumer recording",
 				  path);
 		fclose(f);
-		return EXIT_RUNTIME;
+		return NULL;
 	}
+	rr = xmalloc(sizeof(RecordReader));
+	memset(rr, 0, sizeof(RecordReader));
+	rr->file = f;
+	rr->path = xstrdup(path);
+	return rr;
+}
 
-	apply_new_session(a, a->applied_lsn);
-	for (;;)
+/*
+ * The next frame: *frame (valid until the next call) and its length, and
+ * the data start LSN it was received at.  RECORD_END at the end of the
+ * file; RECORD_FAILED after error_set() for a record that is truncated or
+ * not a frame.
+ */
+RecordRead
+record_reader_next(RecordReader *rr, const uint8_t **frame, size_t *len,
+				   uint64_t *data_start)
+{
+	uint8_t		hdr[REPLAY_RECORD_HEADER];
+	size_t		n = fread(hdr, 1, sizeof(hdr), rr->file);
+
+	if (n == 0 && feof(rr->file))
+		return RECORD_END;
+	if (n != sizeof(hdr) || hdr[0] != 'w')
 	{
-		uint8_t		hdr[REPLAY_RECORD_HEADER];
-		size_t		n = fread(hdr, 1, sizeof(hdr), f);
-		size_t		len;
-
-		if (stop_requested)
-		{
-			ok = true;
-			break;
-		}
-		if (n == 0 && feof(f))
-		{
-			ok = true;
-			break;
-		}
-		if (n != sizeof(hdr) || hdr[0] != 'w')
-		{
-			error_set(EXIT_RUNTIME, "could not read replay file \"%s\": record %llu is %s",
-					  path, (unsigned long long) nframes + 1,
-					  n != sizeof(hdr) ? "truncated" : "not a frame record");
-			break;
-		}
-		len = (size_t) get_be(hdr + 17, 4);
-		if (len > REPLAY_MAX_FRAME)
-		{
-			error_set(EXIT_RUNTIME, "could not read replay file \"%s\": record %llu claims %zu bytes",
-					  path, (unsigned long long) nframes + 1, len);
-			break;
-		}
-		if (len > cap)
-		{
-			cap = len;
-			frame = xrealloc(frame, cap);
-		}
-		if (fread(frame, 1, len, f) != len)
-		{
-			error_set(EXIT_RUNTIME, "could not read replay file \"%s\": record %llu is truncated",
-					  path, (unsigned long long) nframes + 1);
-			break;
-		}
-		nframes++;
-		if (!apply_frame(a, frame, len, get_be(hdr + 1, 8)))
-			break;
-		if (a->endpos_reached)
-		{
-			ok = true;
-			break;
-		}
+		error_set(EXIT_RUNTIME, "could not read replay file \"%s\": record %llu is %s",
+				  rr->path, (unsigned long long) rr->nframes + 1,
+				  n != sizeof(hdr) ? "truncated" : "not a frame record");
+		return RECORD_FAILED;
 	}
-	free(frame);
-	fclose(f);
+	*len = (size_t) get_be(hdr + 17, 4);
+	if (*len > REPLAY_MAX_FRAME)
+	{
+		error_set(EXIT_RUNTIME, "could not read replay file \"%s\": record %llu claims %zu bytes",
+				  rr->path, (unsigned long long) rr->nframes + 1, *len);
+		return RECORD_FAILED;
+	}
+	if (*len > rr->cap)
+	{
+		rr->cap = *len;
+		rr->frame = xrealloc(rr->frame, rr->cap);
+	}
+	if (fread(rr->frame, 1, *len, rr->file) != *len)
+	{
+		error_set(EXIT_RUNTIME, "could not read replay file \"%s\": record %llu is truncated",
+				  rr->path, (unsigned long long) rr->nframes + 1);
+		return RECORD_FAILED;
+	}
+	rr->nframes++;
+	*frame = rr->frame;
+	*data_start = get_be(hdr + 1, 8);
+	return RECORD_FRAME;
+}
 
-	/* commit what is complete, whatever stopped the replay */
-	if (!apply_end_session(a))
-		ok = false;
-	log_info("replayed %llu frames, applied up to %X/%X",
-			 (unsigned long long) nframes,
-			 LSN_FORMAT_ARGS(a->sink->ops->flushed_lsn(a->sink)));
-	return ok ? EXIT_OK : error_exit_code();
+/* Frames read so far. */
+uint64_t
+record_reader_frames(const RecordReader *rr)
+{
+	return rr->nframes;
+}
+
+void
+record_reader_close(RecordReader *rr)
+{
+	if (rr == NULL)
+		return;
+	fclose(rr->file);
+	free(rr->frame);
+	free(rr->path);
+	free(rr);
 }

@@ -54,7 +54,7 @@
  * a refresh holds it, so concurrent callers wait for the one refresh rather
  * than starting their own.
  *
- * consumer/bigquery_auth.c
+ * consumer/sinks/bigquery/bigquery_auth.c
  *
  *-------------------------------------------------------------------------
  */
@@ -75,8 +75,8 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "bigquery_auth.h"
-#include "consumer.h"
+#include "sinks/bigquery/bigquery_auth.h"
+#include "common/common.h"
 
 #define BIGQUERY_SCOPE		"https://www.googleapis.com/auth/bigquery"
 #define JWT_BEARER_GRANT	"urn:ietf:params:oauth:grant-type:jwt-bearer"

@@ -25,8 +25,9 @@
  *
  * Where the applied position lives: the description of the table
  * _dsplug_state in the dataset, {"slot": ..., "applied_lsn": ...}, written
- * (REST PATCH) at most every STATE_INTERVAL_US as the acknowledged position
- * advances, and at a clean stop.  It names the slot the dataset follows
+ * (REST PATCH) at a commit at most every STATE_INTERVAL_US as the
+ * acknowledged position advances, and at a clean stop (never from
+ * flushed_lsn, which only reads what the writer thread collected).  It names the slot the dataset follows
  * (another slot is refused) and tells a restart where to start; it may lag
  * what the slot has confirmed, which is harmless: the server starts from
  * the later of the two, and whatever is sent again carries the same
@@ -36,7 +37,7 @@
  * Not applied: TRUNCATE of a merge table (the Storage Write API deletes by
  * key only; a warning names the table); change logs get a TRUNCATE line.
  *
- * consumer/sink_bigquery.c
+ * consumer/sinks/bigquery/sink_bigquery.c
  *
  *-------------------------------------------------------------------------
  */
@@ -46,9 +47,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bigquery.h"
-#include "consumer.h"
-#include "sink.h"
+#include "sinks/bigquery/bigquery.h"
+#include "common/common.h"
+#include "sinks/sink.h"
 
 #define STATE_TABLE			"_dsplug_state"
 #define STATE_INTERVAL_US	INT64_C(5000000)
@@ -86,8 +87,11 @@ typedef struct BqSink
 	BqWriter   *writer;
 	BqTable    *tables;
 
+	BigQueryOptions options;	/* endpoints and credentials (-o) */
+
 	bool		in_group;
 	bool		group_backfill;
+	uint64_t	copy_lsn;		/* the copy under way (begin_copy) */
 	CommitMark *marks;
 	size_t		nmarks;
 	size_t		marks_cap;
@@ -96,10 +100,8 @@ typedef struct BqSink
 	int64_t		state_written;	/* clock_us() */
 } BqSink;
 
-BigQueryOptions bigquery_options;
-
-static bool bq_open(Sink *sink, const char *location, const char *slot,
-					uint64_t *applied_lsn);
+static bool bq_open(Sink *sink, const char *uri, const SinkOption *options,
+					int noptions, const char *slot, uint64_t *applied_lsn);
 static bool bq_relation(Sink *sink, const Dsplug__Relation *rel,
 						SinkRelationInfo *info);
 static bool bq_begin(Sink *sink);
@@ -107,12 +109,19 @@ static bool bq_change(Sink *sink, const SinkChange *change);
 static bool bq_truncate(Sink *sink, const Dsplug__Relation *const *rels,
 						size_t nrels, bool cascade, bool restart_identity,
 						uint64_t commit_lsn, uint64_t position);
-static bool bq_set_copied(Sink *sink, const Dsplug__Relation *rel,
-						  uint64_t lsn);
+static bool bq_begin_copy(Sink *sink, const Dsplug__Relation *rel,
+						  uint64_t copy_lsn);
+static bool bq_end_copy(Sink *sink, const Dsplug__Relation *rel,
+						uint64_t copy_lsn);
 static bool bq_commit(Sink *sink, uint64_t end_lsn);
 static void bq_abort(Sink *sink);
 static bool bq_sync(Sink *sink);
-static uint64_t bq_flushed_lsn(Sink *sink);
+static bool bq_flushed_lsn(Sink *sink, uint64_t *lsn);
+static void bq_stats(Sink *sink, SinkStats *stats);
+static bool bq_check_options(const SinkOption *options, int noptions,
+							 char *err, size_t errsize);
+static void bq_read_options(BigQueryOptions *o, const SinkOption *options,
+							int noptions);
 static void bq_close(Sink *sink);
 
 static bool parse_uri(BqSink *bq, const char *uri, const char *location);
@@ -122,19 +131,118 @@ static bool flush_table(BqSink *bq, BqTable *t);
 static void collect_acks(BqSink *bq);
 static BqTable *find_table(BqSink *bq, uint32_t oid);
 
-const SinkOps sink_bigquery_ops = {
+static const SinkOps bq_ops = {
 	.open = bq_open,
 	.relation = bq_relation,
 	.begin = bq_begin,
 	.change = bq_change,
 	.truncate = bq_truncate,
-	.set_copied = bq_set_copied,
+	.begin_copy = bq_begin_copy,
+	.end_copy = bq_end_copy,
 	.commit = bq_commit,
 	.abort = bq_abort,
 	.sync = bq_sync,
 	.flushed_lsn = bq_flushed_lsn,
 	.close = bq_close,
+	.stats = bq_stats,
 };
+
+/* -o NAME[=VALUE], and the --bigquery-* spelling of each */
+static const SinkOptionDef bq_options[] = {
+	{"token_file", "bigquery-token-file", true},
+	{"no_auth", "bigquery-no-auth", false},
+	{"endpoint", "bigquery-endpoint", true},
+	{"rest_endpoint", "bigquery-rest-endpoint", true},
+	{"plaintext", "bigquery-plaintext", false},
+	{NULL, NULL, false}
+};
+
+const SinkType sink_bigquery_type = {
+	.scheme = "bigquery",
+	.uri_help = "bigquery://PROJECT/DATASET?location=LOCATION[&mode=merge|append][&max_staleness=15m]",
+	.help =
+	"BigQuery credentials (default: the service account key or authorized_user\n"
+	"file named by GOOGLE_APPLICATION_CREDENTIALS, else the metadata server of\n"
+	"a Google Cloud machine, GCE_METADATA_HOST honoured):\n"
+	"      --bigquery-token-file=FILE  use the OAuth access token in FILE, re-read\n"
+	"                           when the file changes; keeping it fresh is up to you\n"
+	"                           (-o token_file=FILE)\n"
+	"      --bigquery-no-auth   send no credentials (a test server on loopback only;\n"
+	"                           -o no_auth)\n"
+	"\n"
+	"BigQuery endpoints (default: Google's, over TLS):\n"
+	"      --bigquery-endpoint=HOST:PORT   Storage Write API (gRPC) endpoint\n"
+	"                           (default bigquerystorage.googleapis.com:443;\n"
+	"                           -o endpoint=HOST:PORT)\n"
+	"      --bigquery-rest-endpoint=URL    REST endpoint (default\n"
+	"                           https://bigquery.googleapis.com; -o rest_endpoint=URL)\n"
+	"      --bigquery-plaintext gRPC without TLS; only with a loopback\n"
+	"                           --bigquery-endpoint (a test server; -o plaintext)\n",
+	.options = bq_options,
+	.check_options = bq_check_options,
+	.ops = &bq_ops,
+};
+
+/* The options into o (checked by bq_check_options). */
+static void
+bq_read_options(BigQueryOptions *o, const SinkOption *options, int noptions)
+{
+	memset(o, 0, sizeof(BigQueryOptions));
+	for (int i = 0; i < noptions; i++)
+	{
+		const char *name = options[i].name;
+
+		if (strcmp(name, "token_file") == 0)
+			o->auth.token_file = options[i].value;
+		else if (strcmp(name, "no_auth") == 0)
+			o->auth.none = true;
+		else if (strcmp(name, "endpoint") == 0)
+			o->endpoint = options[i].value;
+		else if (strcmp(name, "rest_endpoint") == 0)
+			o->rest_endpoint = options[i].value;
+		else if (strcmp(name, "plaintext") == 0)
+			o->plaintext = true;
+	}
+}
+
+/* SinkType.check_options: values, and options that exclude each other. */
+static bool
+bq_check_options(const SinkOption *options, int noptions, char *err,
+				 size_t errsize)
+{
+	BigQueryOptions o;
+
+	bq_read_options(&o, options, noptions);
+	if (o.endpoint != NULL && strchr(o.endpoint, ':') == NULL)
+	{
+		snprintf(err, errsize, "invalid value \"%s\" for --bigquery-endpoint: expected HOST:PORT",
+				 o.endpoint);
+		return false;
+	}
+	if (o.rest_endpoint != NULL &&
+		strncmp(o.rest_endpoint, "http://", 7) != 0 &&
+		strncmp(o.rest_endpoint, "https://", 8) != 0)
+	{
+		snprintf(err, errsize, "invalid value \"%s\" for --bigquery-rest-endpoint: expected an http:// or https:// URL",
+				 o.rest_endpoint);
+		return false;
+	}
+	if (o.auth.token_file != NULL && o.auth.none)
+	{
+		snprintf(err, errsize, "--bigquery-token-file cannot be combined with --bigquery-no-auth");
+		return false;
+	}
+	if (o.plaintext &&
+		(o.endpoint == NULL ||
+		 !(strncmp(o.endpoint, "127.", 4) == 0 ||
+		   strncmp(o.endpoint, "localhost:", 10) == 0 ||
+		   strncmp(o.endpoint, "[::1]:", 6) == 0)))
+	{
+		snprintf(err, errsize, "--bigquery-plaintext needs a loopback --bigquery-endpoint (127.x.x.x, localhost or [::1])");
+		return false;
+	}
+	return true;
+}
 
 /*
  * PROJECT/DATASET?location=L[&mode=merge|append][&max_staleness=N(s|m|h)]
@@ -255,32 +363,26 @@ parse_uri(BqSink *bq, const char *uri, const char *location)
 }
 
 static bool
-bq_open(Sink *sink, const char *location, const char *slot,
-		uint64_t *applied_lsn)
+bq_open(Sink *sink, const char *uri, const SinkOption *options, int noptions,
+		const char *slot, uint64_t *applied_lsn)
 {
 	BqSink	   *bq = xmalloc(sizeof(BqSink));
 
 	memset(bq, 0, sizeof(BqSink));
 	sink->private_data = bq;
-	if (!parse_uri(bq, sink->uri, location))
+	bq_read_options(&bq->options, options, noptions);
+	if (!parse_uri(bq, uri, uri + strlen("bigquery://")))
 		goto fail;
-	if (bigquery_options.plaintext && bigquery_options.endpoint == NULL)
-	{
-		error_set(EXIT_TARGET, "could not open target \"%s\": --bigquery-plaintext needs --bigquery-endpoint on loopback",
-				  sink->uri);
-		goto fail;
-	}
 	bq->slot = slot ? xstrdup(slot) : NULL;
-	bq->auth = bq_auth_create(&bigquery_options.auth);
+	bq->auth = bq_auth_create(&bq->options.auth);
 	if (bq->auth == NULL)
 		goto fail;
-	bq->rest = bq_rest_create(bigquery_options.rest_endpoint, bq->project, bq->auth);
+	bq->rest = bq_rest_create(bq->options.rest_endpoint, bq->project, bq->auth);
 	if (!bq_rest_ensure_dataset(bq->rest, bq->dataset, bq->location) ||
 		!read_state(bq, applied_lsn))
 		goto fail;
-	bq->writer = bq_writer_create(bigquery_options.endpoint,
-								  bigquery_options.plaintext,
-								  bigquery_options.auth.none ? NULL : bq->auth);
+	bq->writer = bq_writer_create(bq->options.endpoint, bq->options.plaintext,
+								  bq->options.auth.none ? NULL : bq->auth);
 	log_info("writing to BigQuery dataset %s.%s in %s (%s mode), credentials: %s",
 			 bq->project, bq->dataset, bq->location,
 			 bq->append_mode ? "append" : "merge", bq_auth_describe(bq->auth));
@@ -577,10 +679,7 @@ bq_change(Sink *sink, const SinkChange *change)
 	}
 	merge = t->schema->shape == BQ_SHAPE_MERGE;
 	if (change->backfill)
-	{
-		bq->group_backfill = true;
-		bq_sequence_number(seq, change->copy_lsn, false, change->position);
-	}
+		bq_sequence_number(seq, bq->copy_lsn, false, change->position);
 	else
 		bq_sequence_number(seq, change->commit_lsn, true, change->position);
 
@@ -624,9 +723,6 @@ bq_truncate(Sink *sink, const Dsplug__Relation *const *rels, size_t nrels,
 
 	(void) cascade;
 	(void) restart_identity;
-	/* a copy starts with a truncate: rows it replaces are upserted anew */
-	if (commit_lsn == INVALID_LSN)
-		return true;
 	for (size_t i = 0; i < nrels; i++)
 	{
 		BqTable    *t = find_table(bq, rels[i]->oid);
@@ -652,12 +748,33 @@ bq_truncate(Sink *sink, const Dsplug__Relation *const *rels, size_t nrels,
 	return true;
 }
 
+/*
+ * A copy of rel begins: nothing is removed (the Storage Write API deletes
+ * by key only), the copied rows are upserted anew with sequence numbers
+ * from copy_lsn, below every change that commits after the snapshot.
+ */
 static bool
-bq_set_copied(Sink *sink, const Dsplug__Relation *rel, uint64_t lsn)
+bq_begin_copy(Sink *sink, const Dsplug__Relation *rel, uint64_t copy_lsn)
+{
+	BqSink	   *bq = sink->private_data;
+
+	(void) rel;
+	bq->copy_lsn = copy_lsn;
+	bq->group_backfill = true;
+	return true;
+}
+
+/*
+ * Nothing to record: the target orders by sequence number
+ * (SinkRelationInfo.orders_by_sequence), so changes a copy holds already
+ * may come again.
+ */
+static bool
+bq_end_copy(Sink *sink, const Dsplug__Relation *rel, uint64_t copy_lsn)
 {
 	(void) sink;
 	(void) rel;
-	(void) lsn;
+	(void) copy_lsn;
 	return true;
 }
 
@@ -699,7 +816,23 @@ bq_commit(Sink *sink, uint64_t end_lsn)
 		if (!write_state(bq))
 			return false;
 	}
-	return bq_writer_poll(bq->writer, 0);
+	if (!bq_writer_poll(bq->writer, 0))
+		return false;
+
+	/*
+	 * Record the acknowledged position now and then.  A failure is not the
+	 * group's: the position is recorded at a later commit.
+	 */
+	collect_acks(bq);
+	if (bq->flushed > bq->state_lsn &&
+		clock_us() - bq->state_written >= STATE_INTERVAL_US &&
+		!write_state(bq))
+	{
+		log_warning("%s; the position will be recorded later", error_message());
+		error_clear();
+		bq->state_written = clock_us();
+	}
+	return true;
 }
 
 /* Rows not yet sent are dropped; sent ones carry their sequence numbers. */
@@ -737,32 +870,33 @@ collect_acks(BqSink *bq)
 }
 
 /*
- * What BigQuery acknowledged.  A failure found here (a row refused, a call
- * ended for good) has no caller to return to: the consumer stops at once,
- * having confirmed nothing BigQuery does not hold.
+ * What BigQuery acknowledged, as the writer's thread collected it.  A
+ * failure it found (a row refused, a call ended for good) is returned
+ * here: the consumer then stops, having confirmed nothing BigQuery does
+ * not hold.
  */
-static uint64_t
-bq_flushed_lsn(Sink *sink)
+static bool
+bq_flushed_lsn(Sink *sink, uint64_t *lsn)
 {
 	BqSink	   *bq = sink->private_data;
 
 	if (bq->writer != NULL && !bq_writer_poll(bq->writer, 0))
-	{
-		fprintf(stderr, "dsplug-consumer: %s\n", error_message());
-		exit(error_exit_code());
-	}
+		return false;
 	collect_acks(bq);
-	if (bq->flushed > bq->state_lsn &&
-		clock_us() - bq->state_written >= STATE_INTERVAL_US)
-	{
-		if (!write_state(bq))
-		{
-			log_warning("%s; the position will be recorded later", error_message());
-			error_clear();
-			bq->state_written = clock_us();
-		}
-	}
-	return bq->flushed;
+	*lsn = bq->flushed;
+	return true;
+}
+
+/* AppendRows requests sent or queued and not yet acknowledged. */
+static void
+bq_stats(Sink *sink, SinkStats *stats)
+{
+	BqSink	   *bq = sink->private_data;
+
+	stats->has_requests = true;
+	if (bq->writer != NULL)
+		bq_writer_pending(bq->writer, &stats->requests_in_flight,
+						  &stats->unacknowledged_bytes);
 }
 
 /*

@@ -36,7 +36,7 @@
  * Rows are encoded here directly as protobuf (proto2: an unset field is
  * NULL), field by field, without building messages first.
  *
- * consumer/bigquery_schema.c
+ * consumer/sinks/bigquery/bigquery_schema.c
  *
  *-------------------------------------------------------------------------
  */
@@ -47,9 +47,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "bigquery.h"
+#include "sinks/bigquery/bigquery.h"
 #include "bigquery_write.pb-c.h"
-#include "consumer.h"
+#include "common/common.h"
 
 /* protobuf wire types */
 #define WT_VARINT	0

@@ -36,7 +36,7 @@
  * and a later description may replace those before COMMIT PREPARED comes.
  * Replaying a spool therefore needs nothing but the spool.
  *
- * consumer/spool.c
+ * consumer/core/spool.c
  *
  *-------------------------------------------------------------------------
  */
@@ -46,7 +46,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "consumer.h"
+#include "core/core.h"
 
 #define SPOOL_ENTRY_HEADER	5
 #define SPOOL_ENTRY_CRC		4

@@ -7,7 +7,7 @@
  *
  * See sink_sqlite.c for the mapping of tables, keys and values.
  *
- * consumer/sqlite_schema.c
+ * consumer/sinks/sqlite/sqlite_schema.c
  *
  *-------------------------------------------------------------------------
  */
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sink_sqlite.h"
+#include "sinks/sqlite/sqlite.h"
 
 static void table_insert(SqliteSink *s, Table *t);
 static void table_remove(SqliteSink *s, uint32_t oid);

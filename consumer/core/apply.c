@@ -61,13 +61,13 @@
  * consumer never confirms past the PREPARE of a prepared transaction that
  * the target does not durably hold: a PrepareHold lasts from the PREPARE
  * until the COMMIT PREPARED is committed in the target (or ROLLBACK
- * PREPARED arrives), and stream.c caps the confirmed position at the
+ * PREPARED arrives), and confirm.c caps the confirmed position at the
  * earliest hold, and starts two-phase sessions from the slot's confirmed
  * position rather than from the target's.  The skip rule above is applied
  * to the COMMIT PREPARED, never to the PREPARE: a prepared transaction
  * whose PREPARE starts before applied_lsn may well commit after it.
  *
- * consumer/apply.c
+ * consumer/core/apply.c
  *
  *-------------------------------------------------------------------------
  */
@@ -75,7 +75,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "consumer.h"
+#include "core/core.h"
 #include "wire.h"
 
 #define DECODE_ERROR_SIZE	1024
@@ -131,10 +131,11 @@ static void spools_forget_all(Applier *a);
 static void hold_add(Applier *a, uint32_t xid, uint64_t prepare_lsn);
 static PrepareHold *hold_find(Applier *a, uint32_t xid);
 static void hold_remove(Applier *a, uint32_t xid);
+static uint64_t hold_lsn(Applier *a, uint64_t flushed);
 static void undescribed_add(Applier *a, uint32_t oid);
 static bool begin_group(Applier *a);
 static bool commit_group(Applier *a);
-static void abort_group(Applier *a);
+static bool abort_group(Applier *a);
 static bool apply_relation(Applier *a, const Dsplug__Relation *rel);
 static bool apply_change(Applier *a, const WireItem *item);
 static bool apply_truncate(Applier *a, const WireItem *item);
@@ -208,16 +209,16 @@ apply_new_session(Applier *a, uint64_t start_lsn)
 bool
 apply_end_session(Applier *a)
 {
-	bool		ok;
+	bool		ok = true;
 
 	if (a->in_txn)
 	{
 		if (!a->skipping)
-			abort_group(a);
+			ok = abort_group(a);
 		a->in_txn = false;
 		a->skipping = false;
 	}
-	ok = commit_group(a);
+	ok = ok && commit_group(a);
 
 	/*
 	 * Streamed and prepared transactions not yet in the target come again
@@ -230,14 +231,47 @@ apply_end_session(Applier *a)
 }
 
 /*
- * The earliest PREPARE the slot must not be confirmed past, INVALID_LSN if
- * none.  Holds whose COMMIT PREPARED the target now durably holds are
- * released here.
+ * Where the applier stands, for the confirm rule (confirm.c).  Holds whose
+ * COMMIT PREPARED the target now durably holds are released here.  false
+ * after error_set() when the sink cannot say what it holds.
  */
-uint64_t
-apply_hold_lsn(Applier *a)
+bool
+apply_progress(Applier *a, ApplyProgress *p)
 {
-	uint64_t	flushed = a->sink->ops->flushed_lsn(a->sink);
+	if (!sink_flushed_lsn(a->sink, &p->flushed_lsn))
+		return false;
+	p->applied_lsn = a->applied_lsn;
+	p->session_lsn = a->session_lsn;
+	p->hold_lsn = hold_lsn(a, p->flushed_lsn);
+	p->receiving = a->in_txn || a->receiving != NULL;
+	p->pending = apply_pending(a);
+	return true;
+}
+
+/*
+ * The target holds everything up to applied_lsn (a copy was committed to
+ * it outside of the stream).
+ */
+void
+apply_set_position(Applier *a, uint64_t applied_lsn)
+{
+	a->applied_lsn = applied_lsn;
+}
+
+/* A target transaction is open (the stream waits less for more). */
+bool
+apply_group_open(const Applier *a)
+{
+	return a->group_open;
+}
+
+/*
+ * The earliest PREPARE the slot must not be confirmed past, INVALID_LSN if
+ * none, releasing holds whose COMMIT PREPARED the target holds (flushed).
+ */
+static uint64_t
+hold_lsn(Applier *a, uint64_t flushed)
+{
 	uint64_t	lsn = INVALID_LSN;
 	size_t		n = 0;
 
@@ -315,6 +349,7 @@ apply_frame(Applier *a, const uint8_t *frame, size_t len, uint64_t position)
 				  "could not decode frame: %s", errbuf);
 		return false;
 	}
+	a->decoded_bytes += b->payload_size;
 	batch = b->batch;
 
 	/* a chunk of a streamed transaction: kept aside until its end */
@@ -680,7 +715,7 @@ replay_spool(Applier *a, Spool *s, uint64_t commit_lsn, int64_t commit_time)
 		{
 			log_info("stopping in the middle of transaction %u: rolled back, the server sends it again",
 					 s->xid);
-			abort_group(a);
+			ok = abort_group(a);
 			a->replay_interrupted = true;
 			break;
 		}
@@ -950,7 +985,7 @@ begin_group(Applier *a)
 {
 	if (a->group_open)
 		return true;
-	if (!a->sink->ops->begin(a->sink))
+	if (!sink_begin(a->sink))
 		return false;
 	a->group_open = true;
 	a->group_txns = 0;
@@ -969,7 +1004,7 @@ commit_group(Applier *a)
 {
 	if (!a->group_open)
 		return true;
-	if (!a->sink->ops->commit(a->sink, a->applied_lsn))
+	if (!sink_commit(a->sink, a->applied_lsn))
 		return false;
 	a->group_open = false;
 	return true;
@@ -981,15 +1016,15 @@ commit_group(Applier *a)
  * Copies made in the group are gone too; their relations will be described
  * and copied again.
  */
-static void
+static bool
 abort_group(Applier *a)
 {
 	if (!a->group_open)
-		return;
-	a->sink->ops->abort(a->sink);
+		return true;
+	sink_abort(a->sink);
 	a->group_open = false;
-	a->applied_lsn = a->sink->ops->flushed_lsn(a->sink);
 	a->ncopied = 0;
+	return sink_flushed_lsn(a->sink, &a->applied_lsn);
 }
 
 static bool
@@ -1005,8 +1040,7 @@ apply_relation(Applier *a, const Dsplug__Relation *rel)
 	}
 	a->nundescribed = n;
 
-	memset(&info, 0, sizeof(info));
-	if (!begin_group(a) || !a->sink->ops->relation(a->sink, rel, &info))
+	if (!begin_group(a) || !sink_relation(a->sink, rel, &info))
 		return false;
 	whole_rows_set(a, rel->oid, info.whole_rows);
 
@@ -1015,15 +1049,14 @@ apply_relation(Applier *a, const Dsplug__Relation *rel)
 	 * columns new to it (whose values in existing rows only the source
 	 * knows: ADD COLUMN ... DEFAULT fills them without writing WAL): copy
 	 * its rows, unless the transaction is being skipped (the target saw
-	 * this description then).
+	 * this description then).  The copy goes into the open group, between
+	 * the sink's begin_copy and end_copy (backfill.c).
 	 */
-	if ((info.created || info.columns_added) && a->copy_hook != NULL &&
-		!a->skipping)
-	{
-		if (!a->copy_hook(a->copy_arg, rel, info.created, &info.copied_lsn) ||
-			!a->sink->ops->set_copied(a->sink, rel, info.copied_lsn))
-			return false;
-	}
+	if ((info.created || info.columns_added) &&
+		a->source.copy_relation != NULL && !a->skipping &&
+		!a->source.copy_relation(a->source.arg, rel, info.created,
+								 &info.copied_lsn))
+		return false;
 	if (info.copied_lsn != INVALID_LSN && info.copied_lsn > a->applied_lsn &&
 		!info.orders_by_sequence)
 		copied_add(a, rel->oid, info.copied_lsn);
@@ -1065,27 +1098,24 @@ apply_change(Applier *a, const WireItem *item)
 	change.position = item->position;
 	change.commit_time = a->commit_time;
 	change.backfill = false;
-	change.copy_lsn = INVALID_LSN;
 
 	/*
 	 * A target that replaces whole rows needs the unchanged TOAST values
-	 * the update does not carry: read from the source (toast_fetch.c; why
-	 * that converges is argued there).  A row gone from the source is not
-	 * upserted; if the update moved it from another key, that key is
+	 * the update does not carry: read from the source (source/toast_fetch.c;
+	 * why that converges is argued there).  A row gone from the source is
+	 * not upserted; if the update moved it from another key, that key is
 	 * still deleted.
 	 */
-	if (change.kind == SINK_UPDATE && a->toast != NULL &&
+	if (change.kind == SINK_UPDATE && a->source.complete_row != NULL &&
 		a->nwhole_rows > 0 && whole_rows_has(a, ch->relation))
 	{
 		bool		vanished;
-		bool		retryable;
 
-		if (!toast_fetch_complete(a->toast, &change, &change.new_, &vanished,
-								  &retryable))
-		{
-			a->source_failed = retryable;
+		if (!a->source.complete_row(a->source.arg, change.relation,
+									change.old, change.new_,
+									change.commit_lsn, &change.new_,
+									&vanished))
 			return false;
-		}
 		if (vanished)
 		{
 			if (change.old == NULL)
@@ -1095,9 +1125,10 @@ apply_change(Applier *a, const WireItem *item)
 		}
 	}
 
-	if (!begin_group(a) || !a->sink->ops->change(a->sink, &change))
+	if (!begin_group(a) || !sink_change(a->sink, &change))
 		return false;
 	a->changes++;
+	a->kind_changes[change.kind]++;
 	return true;
 }
 
@@ -1166,12 +1197,14 @@ apply_truncate(Applier *a, const WireItem *item)
 		n++;
 	}
 	ok = begin_group(a) &&
-		a->sink->ops->truncate(a->sink, rels, n, tr->cascade,
-							   tr->restart_identity, a->commit_lsn,
-							   item->position);
+		sink_truncate(a->sink, rels, n, tr->cascade, tr->restart_identity,
+					  a->commit_lsn, item->position);
 	free(rels);
 	if (ok)
+	{
 		a->changes++;
+		a->kind_changes[3]++;
+	}
 	return ok;
 }
 

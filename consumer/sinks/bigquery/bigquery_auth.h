@@ -20,7 +20,7 @@
  * --bigquery-no-auth sends no credentials at all: only for a fake server on
  * loopback.  No function here ever prints a token, key or assertion.
  *
- * consumer/bigquery_auth.h
+ * consumer/sinks/bigquery/bigquery_auth.h
  *
  *-------------------------------------------------------------------------
  */

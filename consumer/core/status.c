@@ -11,13 +11,13 @@
  * there is a backlog (0 when caught up); changes/s is over the last
  * interval.
  *
- * consumer/status.c
+ * consumer/core/status.c
  *
  *-------------------------------------------------------------------------
  */
 #include <stdio.h>
 
-#include "consumer.h"
+#include "core/core.h"
 
 void
 status_init(Status *st, int interval_seconds)

@@ -1,11 +1,11 @@
 /*-------------------------------------------------------------------------
  *
- * sink_sqlite.h
+ * sqlite.h
  *		Private declarations of the SQLite sink, shared by sink_sqlite.c
- *		(opening, transactions, changes, statements) and sqlite_schema.c
- *		(relations: tables, columns, keys).
+ *		(opening, transactions, changes, statements), sqlite_schema.c
+ *		(relations: tables, columns, keys) and sqlite_sql.c (SQL helpers).
  *
- * consumer/sink_sqlite.h
+ * consumer/sinks/sqlite/sqlite.h
  *
  *-------------------------------------------------------------------------
  */
@@ -14,8 +14,8 @@
 
 #include <sqlite3.h>
 
-#include "consumer.h"
-#include "sink.h"
+#include "common/common.h"
+#include "sinks/sink.h"
 #include "wire_text.h"
 
 /* statements sqlite_schema.c prepares once (SchemaStmt) */
@@ -107,7 +107,7 @@ extern Table *table_lookup(SqliteSink *s, uint32_t oid);
 extern void table_free(Table *t);
 extern void forget_tables(SqliteSink *s);
 
-/* sink_sqlite.c: statements and errors */
+/* sqlite_sql.c: statements and errors */
 extern bool lite_exec(SqliteSink *s, const char *sql, const char *what);
 extern bool lite_prepare(SqliteSink *s, const char *sql, sqlite3_stmt **stmt,
 						 const char *what);

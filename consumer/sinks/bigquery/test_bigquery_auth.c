@@ -21,7 +21,7 @@
  * exit code.  Built by "make test-programs"; used by
  * regress/t/42-bigquery-auth.sh.
  *
- * consumer/test_bigquery_auth.c
+ * consumer/sinks/bigquery/test_bigquery_auth.c
  *
  *-------------------------------------------------------------------------
  */
@@ -35,8 +35,8 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
-#include "bigquery_auth.h"
-#include "consumer.h"
+#include "sinks/bigquery/bigquery_auth.h"
+#include "common/common.h"
 
 volatile sig_atomic_t stop_requested = 0;
 

@@ -13,7 +13,7 @@
  *		bigquery_rest.c		datasets and tables over REST v2
  *		bigquery_auth.c		access tokens
  *
- * consumer/bigquery.h
+ * consumer/sinks/bigquery/bigquery.h
  *
  *-------------------------------------------------------------------------
  */
@@ -26,14 +26,14 @@
 
 #include <jansson.h>
 
-#include "bigquery_auth.h"
+#include "sinks/bigquery/bigquery_auth.h"
 #include "dsplug.pb-c.h"
 #include "wire_text.h"
 
 /* Keep AppendRows requests below the 10 MB limit, with room for a schema. */
 #define BQ_REQUEST_ROWS_BYTES	(8 * 1024 * 1024)
 
-/* Endpoints and credentials, from the command line (main.c). */
+/* Endpoints and credentials: the sink's options (sink_bigquery.c). */
 typedef struct BigQueryOptions
 {
 	const char *endpoint;		/* gRPC HOST:PORT, NULL: Google's */
@@ -42,7 +42,6 @@ typedef struct BigQueryOptions
 	BqAuthOptions auth;
 } BigQueryOptions;
 
-extern BigQueryOptions bigquery_options;
 
 /* BigQuery column types the target writes */
 typedef enum BqType
@@ -197,6 +196,7 @@ extern BqStream *bq_writer_stream(BqWriter *w, const char *project,
 extern bool bq_writer_append(BqWriter *w, BqStream *s, BqRowBuf *rows);
 extern uint64_t bq_writer_last_request(BqWriter *w);
 extern uint64_t bq_writer_lowest_unacked(BqWriter *w);
+extern void bq_writer_pending(BqWriter *w, uint64_t *requests, uint64_t *bytes);
 extern bool bq_writer_poll(BqWriter *w, int timeout_ms);
 extern bool bq_writer_wait(BqWriter *w, uint64_t request, bool *stopped);
 

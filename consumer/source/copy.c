@@ -1,37 +1,12 @@
 /*-------------------------------------------------------------------------
  *
- * backfill.c
- *		The initial copy: the rows already in the published tables, read
- *		under a snapshot that is consistent with the slot's stream, and
- *		written through the sink exactly as streamed rows are.
- *
- * Consistency.  A logical slot created with SNAPSHOT 'export' returns a
- * consistent point C and a snapshot that shows exactly the transactions
- * that committed before C; the slot decodes exactly those that commit at
- * or after C.  The copy runs in a REPEATABLE READ transaction on that
- * snapshot and is committed to the target together with C as its applied
- * LSN, in one target transaction.  Streaming then starts at C, and the
- * skip rule of apply.c drops whatever the server sends from before C.
- * Writes that continue during the copy commit after C: they are not in the
- * copy, and the slot sends them.  Nothing is lost, nothing applied twice.
- *
- * Three ways to get such a snapshot:
- *
- *	--create-slot, slot missing: the new slot's own snapshot (stream.c
- *	keeps the connection that created it open until the copy is done).
- *
- *	--backfill or --create-slot with a slot that already exists (created
- *	beforehand in SQL, as in the seed's setup) and a target without a
- *	position: a TEMPORARY dsplug slot's snapshot, at its consistent point C.
- *	The real slot was created earlier, so it decodes every transaction
- *	committing at or after C (its confirmed position is at or before C as
- *	long as no other consumer is moving it, which is checked); those before
- *	C are in the copy and skipped.  This is what PostgreSQL's own table
- *	synchronization does.
- *
- *	mid-stream, for a relation the target has never seen (a table added to
- *	a publication later): the same, for that relation only, in the open
- *	group; apply.c skips the relation's changes from before C.
+ * copy.c
+ *		Tables read under an exported snapshot: what the publications
+ *		publish, each relation described from the catalog as the plugin
+ *		describes it, its rows read with binary COPY and decoded into the
+ *		dsplug Values a streamed row would carry; and one row read again by
+ *		its key (toast_fetch.c).  Where the rows go is the caller's
+ *		business (core/backfill.c).
  *
  * Values.  Rows are read with COPY (SELECT ...) TO STDOUT (FORMAT binary),
  * which gives PostgreSQL's stored representation of the typed kinds:
@@ -41,10 +16,10 @@
  * streamed row would, and the sink stores it identically.  Types that
  * travel as their output function's text are selected through concat(),
  * which calls the output function, with the same session settings as the
- * walsender that decodes (set_session_formats).  Arrays are read typed,
+ * walsender that decodes (source_set_formats).  Arrays are read typed,
  * with their text alongside for the shapes the wire sends as text.
  *
- * consumer/backfill.c
+ * consumer/source/copy.c
  *
  *-------------------------------------------------------------------------
  */
@@ -53,7 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "consumer.h"
+#include "source/source.h"
 #include "wire_text.h"
 
 /* PostgreSQL type oids (pg_type.dat) the wire has typed kinds for */
@@ -116,12 +91,11 @@ typedef struct TableCopy
 	const uint8_t **fdata;		/* the current row's fields */
 	int32_t    *flen;			/* their lengths, -1 for NULL */
 	uint64_t	rows;
-	uint64_t	copy_lsn;		/* the snapshot's consistent point */
 	const char *what;			/* "schema"."name", for messages */
 } TableCopy;
 
 /*
- * One row read again from the source (backfill_read_row), decoded as a
+ * One row read again from the source (source_read_row), decoded as a
  * copied row is: its values point into the arena and into res, both kept
  * until the next read.
  */
@@ -132,27 +106,9 @@ struct RowReader
 	char		what[512];
 };
 
-/* A description built from the catalog, and the memory it owns. */
-typedef struct OwnedRelation
-{
-	Dsplug__Relation rel;
-	Dsplug__Column **cols;
-	Dsplug__Column *colmem;
-} OwnedRelation;
 
-static bool begin_snapshot(PGconn *conn, const char *snapshot);
-static bool published_tables(PGconn *conn, const ConsumerOptions *opts,
-							 const char *oid, PGresult **tables);
-static bool describe_table(PGconn *conn, PGresult *tables, int row,
-						   OwnedRelation *out);
-static void free_description(OwnedRelation *r);
-static bool copy_table(PGconn *conn, Sink *sink, const Dsplug__Relation *rel,
-					   bool partitioned, const char *rowfilter,
-					   uint64_t copy_lsn, uint64_t *position,
-					   void (*tick) (void *), void *tick_arg);
-static bool copy_rows(PGconn *conn, Sink *sink, TableCopy *tc,
-					  uint64_t *position, void (*tick) (void *),
-					  void *tick_arg);
+static bool copy_rows(PGconn *conn, TableCopy *tc, SourceRowFn row_fn,
+					  void *row_arg, void (*tick) (void *), void *tick_arg);
 static bool select_list(PGconn *conn, TableCopy *tc, WireText *sql);
 static bool decode_row(TableCopy *tc);
 static bool decode_value(TableCopy *tc, Dsplug__Kind kind, uint32_t typoid,
@@ -165,7 +121,6 @@ static char *publications_array(const char *names);
 static void *arena_alloc(Arena *a, size_t size);
 static void arena_reset(Arena *a);
 static void arena_free(Arena *a);
-static bool fail_conn(PGconn *conn, const char *what);
 static void sqlbuf_add(WireText *buf, const char *s);
 
 static inline uint16_t
@@ -188,212 +143,14 @@ get64(const uint8_t *p)
 }
 
 /*
- * Copy every published table into the sink under snapshot (exported at
- * lsn), in one target transaction that records lsn as applied.  The
- * copied tables' contents are replaced.
- */
-bool
-backfill_run(const ConsumerOptions *opts, Sink *sink, const char *snapshot,
-			 uint64_t lsn)
-{
-	bool		retryable;
-	PGconn	   *conn = connect_server(opts, false, &retryable);
-	PGresult   *tables = NULL;
-	uint64_t	position = 0;
-	int64_t		started = clock_us();
-	bool		ok = false;
-
-	if (conn == NULL)
-		return false;
-	if (!set_session_formats(conn))
-	{
-		fail_conn(conn, "configure the backfill connection");
-		goto done;
-	}
-	if (!begin_snapshot(conn, snapshot) ||
-		!published_tables(conn, opts, NULL, &tables))
-		goto done;
-	if (!sink->ops->begin(sink))
-		goto done;
-
-	for (int i = 0; i < PQntuples(tables); i++)
-	{
-		OwnedRelation owned;
-		SinkRelationInfo info;
-		const Dsplug__Relation *rel = &owned.rel;
-		bool		copied;
-
-		if (!describe_table(conn, tables, i, &owned))
-			goto abort;
-		memset(&info, 0, sizeof(info));
-		copied = sink->ops->relation(sink, rel, &info) &&
-			sink->ops->truncate(sink, &rel, 1, false, false, 0, position) &&
-			copy_table(conn, sink, rel, PQgetvalue(tables, i, 4)[0] == 'p',
-					   PQgetisnull(tables, i, 5) ? NULL : PQgetvalue(tables, i, 5),
-					   lsn, &position, NULL, NULL);
-		free_description(&owned);
-		if (!copied)
-			goto abort;
-		if (stop_requested)
-		{
-			error_set(EXIT_RUNTIME, "could not copy the published tables: interrupted");
-			goto abort;
-		}
-	}
-
-	if (!sink->ops->commit(sink, lsn))
-		goto abort;
-	log_info("copied %d tables, %llu rows in %.1f s, consistent at %X/%X",
-			 PQntuples(tables), (unsigned long long) position,
-			 (clock_us() - started) / 1e6, LSN_FORMAT_ARGS(lsn));
-	ok = true;
-	goto done;
-
-abort:
-	sink->ops->abort(sink);
-done:
-	PQclear(tables);
-	PQfinish(conn);
-	return ok;
-}
-
-/*
- * A target without a position, on a slot that already exists: copy under
- * a temporary slot's snapshot (see the file header).  *lsn is its
- * consistent point, now the target's applied LSN.
- */
-bool
-backfill_temporary_slot(const ConsumerOptions *opts, Sink *sink, uint64_t *lsn)
-{
-	bool		retryable;
-	PGconn	   *repl = connect_server(opts, true, &retryable);
-	char	   *snapshot = NULL;
-	char		name[64];
-	char	   *lit;
-	char		sql[512];
-	PGresult   *res;
-	bool		ok = false;
-
-	if (repl == NULL)
-		return false;
-	/*
-	 * The slot must not move past the snapshot: only a consumer streaming
-	 * from it could move it, and then its changes from before the snapshot
-	 * would be lost to this target.  Checked before the temporary slot
-	 * exists (its snapshot lasts only until this connection's next
-	 * command): the slot's position is then at or before the current WAL
-	 * position, which is at or before the snapshot's consistent point.
-	 */
-	lit = PQescapeLiteral(repl, opts->slot, strlen(opts->slot));
-	if (lit == NULL)
-	{
-		fail_conn(repl, "check the replication slot");
-		goto done;
-	}
-	snprintf(sql, sizeof(sql),
-			 "SELECT active_pid FROM pg_catalog.pg_replication_slots WHERE slot_name = %s",
-			 lit);
-	PQfreemem(lit);
-	res = PQexec(repl, sql);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-	{
-		error_set(EXIT_SERVER, "could not check replication slot \"%s\": %s",
-				  opts->slot, PQresultStatus(res) == PGRES_TUPLES_OK ?
-				  "it does not exist" : PQresultErrorMessage(res));
-		PQclear(res);
-		goto done;
-	}
-	if (!PQgetisnull(res, 0, 0))
-	{
-		error_set(EXIT_RUNTIME, "could not backfill from replication slot \"%s\": it is in use by process %s",
-				  opts->slot, PQgetvalue(res, 0, 0));
-		PQclear(res);
-		goto done;
-	}
-	PQclear(res);
-
-	snprintf(name, sizeof(name), "dsplug_backfill_%d", (int) getpid());
-	if (!create_snapshot_slot(repl, name, true, &snapshot, lsn))
-		goto done;
-
-	ok = backfill_run(opts, sink, snapshot, *lsn);
-
-done:
-	free(snapshot);
-	PQfinish(repl);				/* drops the temporary slot */
-	return ok;
-}
-
-/*
- * Copy one relation that joined the publications mid-stream, into the
- * sink's open transaction, described as the stream describes it.
- * *copied_lsn is the consistent point of the copy's snapshot.
- */
-bool
-backfill_relation(const ConsumerOptions *opts, Sink *sink,
-				  const Dsplug__Relation *rel, void (*tick) (void *),
-				  void *tick_arg, uint64_t *copied_lsn)
-{
-	bool		retryable;
-	PGconn	   *repl = connect_server(opts, true, &retryable);
-	PGconn	   *conn = NULL;
-	PGresult   *tables = NULL;
-	char	   *snapshot = NULL;
-	char		name[64];
-	char		oid[16];
-	uint64_t	position = 0;
-	bool		ok = false;
-
-	if (repl == NULL)
-		return false;
-	snprintf(oid, sizeof(oid), "%u", rel->oid);
-	snprintf(name, sizeof(name), "dsplug_backfill_%d", (int) getpid());
-	if (!create_snapshot_slot(repl, name, true, &snapshot, copied_lsn))
-		goto done;
-	conn = connect_server(opts, false, &retryable);
-	if (conn == NULL)
-		goto done;
-	if (!set_session_formats(conn))
-	{
-		fail_conn(conn, "configure the backfill connection");
-		goto done;
-	}
-	if (!begin_snapshot(conn, snapshot) ||
-		!published_tables(conn, opts, oid, &tables) ||
-		!sink->ops->truncate(sink, &rel, 1, false, false, 0, 0))
-		goto done;
-
-	/*
-	 * The columns copied are the ones the stream describes; rows, those the
-	 * publications' row filters pass.  A relation no longer published at
-	 * the snapshot has nothing to copy.
-	 */
-	ok = PQntuples(tables) == 0 ||
-		copy_table(conn, sink, rel, PQgetvalue(tables, 0, 4)[0] == 'p',
-				   PQgetisnull(tables, 0, 5) ? NULL : PQgetvalue(tables, 0, 5),
-				   *copied_lsn, &position, tick, tick_arg);
-	if (ok)
-		log_info("copied table \"%s\".\"%s\": %llu rows, consistent at %X/%X",
-				 rel->schema, rel->name, (unsigned long long) position,
-				 LSN_FORMAT_ARGS(*copied_lsn));
-
-done:
-	PQclear(tables);
-	free(snapshot);
-	PQfinish(conn);
-	PQfinish(repl);
-	return ok;
-}
-
-/*
  * Read the current values of want's columns (some of rel's, in any order)
  * of rel's row whose primary key equals key's (a tuple in rel's layout
  * whose primary key columns are set), over conn, a normal connection
- * configured by set_session_formats.  The values are exactly those a copy
+ * configured by source_set_formats.  The values are exactly those a copy
  * of the row would hold: the same select list, binary results (the send
  * functions' output, as binary COPY gives).  *row is NULL when no such row
  * exists now; otherwise it, and the values it points to, belong to
- * *reader (created on first use, freed by backfill_read_row_free) and are
+ * *reader (created on first use, freed by source_read_row_free) and are
  * valid until the next read.  false after error_set; *retryable then
  * tells a lost connection or a server failure worth retrying from one
  * that would fail again.
@@ -406,7 +163,7 @@ done:
  * the row).
  */
 bool
-backfill_read_row(PGconn *conn, const Dsplug__Relation *rel,
+source_read_row(PGconn *conn, const Dsplug__Relation *rel,
 				  const Dsplug__Relation *want, const Dsplug__Tuple *key,
 				  RowReader **reader, const Dsplug__Tuple **row,
 				  bool *retryable)
@@ -456,7 +213,7 @@ backfill_read_row(PGconn *conn, const Dsplug__Relation *rel,
 	sqlbuf_add(&sql, " FROM ");
 	if ((ident = PQescapeIdentifier(conn, rel->schema, strlen(rel->schema))) == NULL)
 	{
-		fail_conn(conn, "build the query reading a row");
+		source_conn_failed(conn, "build the query reading a row");
 		goto done;
 	}
 	sqlbuf_add(&sql, ident);
@@ -464,7 +221,7 @@ backfill_read_row(PGconn *conn, const Dsplug__Relation *rel,
 	sqlbuf_add(&sql, ".");
 	if ((ident = PQescapeIdentifier(conn, rel->name, strlen(rel->name))) == NULL)
 	{
-		fail_conn(conn, "build the query reading a row");
+		source_conn_failed(conn, "build the query reading a row");
 		goto done;
 	}
 	sqlbuf_add(&sql, ident);
@@ -501,7 +258,7 @@ backfill_read_row(PGconn *conn, const Dsplug__Relation *rel,
 		nparams++;
 		if ((ident = PQescapeIdentifier(conn, col->name, strlen(col->name))) == NULL)
 		{
-			fail_conn(conn, "build the query reading a row");
+			source_conn_failed(conn, "build the query reading a row");
 			goto done;
 		}
 		sqlbuf_add(&sql, "dsplug_r.");
@@ -531,7 +288,7 @@ backfill_read_row(PGconn *conn, const Dsplug__Relation *rel,
 	{
 		const char *sqlstate = PQresultErrorField(rr->res, PG_DIAG_SQLSTATE);
 
-		*retryable = sqlstate == NULL || is_retryable_sqlstate(sqlstate);
+		*retryable = sqlstate == NULL || source_retryable_sqlstate(sqlstate);
 		error_set(*retryable ? EXIT_RUNTIME : EXIT_SERVER,
 				  "could not read a row of table %s: %s", rr->what,
 				  PQresultErrorMessage(rr->res));
@@ -568,7 +325,7 @@ done:
 }
 
 void
-backfill_read_row_free(RowReader *reader)
+source_read_row_free(RowReader *reader)
 {
 	if (reader == NULL)
 		return;
@@ -581,32 +338,6 @@ backfill_read_row_free(RowReader *reader)
 	free(reader);
 }
 
-/* Open the copy's transaction on an exported snapshot. */
-static bool
-begin_snapshot(PGconn *conn, const char *snapshot)
-{
-	char	   *lit = PQescapeLiteral(conn, snapshot, strlen(snapshot));
-	char		sql[256];
-	PGresult   *res;
-
-	if (lit == NULL)
-		return fail_conn(conn, "start the backfill transaction");
-	snprintf(sql, sizeof(sql),
-			 "SET client_encoding = 'UTF8'; "
-			 "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
-			 "SET TRANSACTION SNAPSHOT %s", lit);
-	PQfreemem(lit);
-	res = PQexec(conn, sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-	{
-		error_set(EXIT_RUNTIME, "could not import the backfill snapshot: %s",
-				  PQresultErrorMessage(res));
-		PQclear(res);
-		return false;
-	}
-	PQclear(res);
-	return true;
-}
 
 /*
  * What the publications publish, as the plugin publishes it: one row per
@@ -614,15 +345,24 @@ begin_snapshot(PGconn *conn, const char *snapshot)
  * with oid, schema, name, replica identity, relkind, the row filters OR-ed
  * (NULL: every row) and the column list as an int2[] literal (NULL: every
  * column).  A relation without a filter in one publication has none, as
- * in pgoutput.  With oid, only that relation.
+ * in pgoutput.  With only_oid, only that relation.  The caller frees
+ * *tables with source_tables_free.
  */
-static bool
-published_tables(PGconn *conn, const ConsumerOptions *opts, const char *oid,
-				 PGresult **tables)
+bool
+source_published_tables(PGconn *conn, const char *publications,
+						uint32_t only_oid, SourceTables *tables)
 {
-	char	   *pubs = publications_array(opts->publications);
-	const char *params[2] = {pubs, oid};
+	char	   *pubs = publications_array(publications);
+	char		oid[16];
+	const char *params[2] = {pubs, NULL};
 	PGresult   *res;
+
+	tables->res = NULL;
+	if (only_oid != 0)
+	{
+		snprintf(oid, sizeof(oid), "%u", only_oid);
+		params[1] = oid;
+	}
 
 	res = PQexecParams(conn,
 					   "SELECT p FROM unnest($1::text[]) p "
@@ -661,7 +401,7 @@ published_tables(PGconn *conn, const ConsumerOptions *opts, const char *oid,
 		goto error;
 	}
 	free(pubs);
-	*tables = res;
+	tables->res = res;
 	return true;
 
 error:
@@ -673,12 +413,14 @@ error:
 /*
  * A relation description from the catalog, as the plugin would send it
  * (plugin/encode.c): columns not dropped, not generated, and in the column
- * list if there is one (row `row` of published_tables), each with the kind
+ * list if there is one (row `row` of source_published_tables), each with the kind
  * WIRE.md assigns its type, the replica identity and primary key.
  */
-static bool
-describe_table(PGconn *conn, PGresult *tables, int row, OwnedRelation *out)
+bool
+source_describe(PGconn *conn, const SourceTables *published, int row,
+				SourceRelation *out)
 {
+	PGresult   *tables = published->res;
 	const char *oid = PQgetvalue(tables, row, 0);
 	const char *schema = PQgetvalue(tables, row, 1);
 	const char *name = PQgetvalue(tables, row, 2);
@@ -771,8 +513,22 @@ describe_table(PGconn *conn, PGresult *tables, int row, OwnedRelation *out)
 	return true;
 }
 
-static void
-free_description(OwnedRelation *r)
+/* The number of relations source_published_tables found. */
+int
+source_tables_count(const SourceTables *tables)
+{
+	return tables->res != NULL ? PQntuples(tables->res) : 0;
+}
+
+void
+source_tables_free(SourceTables *tables)
+{
+	PQclear(tables->res);
+	tables->res = NULL;
+}
+
+void
+source_describe_free(SourceRelation *r)
 {
 	for (size_t i = 0; i < r->rel.n_columns; i++)
 	{
@@ -786,17 +542,22 @@ free_description(OwnedRelation *r)
 }
 
 /*
- * COPY one relation's rows (the columns rel describes, the rows rowfilter
- * passes) and insert them through the sink.  A partitioned table (published
- * via its root) is read with its partitions, any other without its
- * inheritance children, which are published on their own.  *position
- * numbers backfilled rows across tables.
+ * COPY the rows of relation i of tables (the columns rel describes, the
+ * rows the publications' row filters pass) and hand each to row_fn.  A
+ * partitioned table (published via its root) is read with its partitions,
+ * any other without its inheritance children, which are published on
+ * their own.  tick, if set, is called every few thousand rows.  *rows is
+ * the number of rows read.
  */
-static bool
-copy_table(PGconn *conn, Sink *sink, const Dsplug__Relation *rel,
-		   bool partitioned, const char *rowfilter, uint64_t copy_lsn,
-		   uint64_t *position, void (*tick) (void *), void *tick_arg)
+bool
+source_copy_table(PGconn *conn, const SourceTables *tables, int i,
+				  const Dsplug__Relation *rel, SourceRowFn row_fn,
+				  void *row_arg, void (*tick) (void *), void *tick_arg,
+				  uint64_t *rows)
 {
+	bool		partitioned = PQgetvalue(tables->res, i, 4)[0] == 'p';
+	const char *rowfilter = PQgetisnull(tables->res, i, 5) ? NULL :
+		PQgetvalue(tables->res, i, 5);
 	WireText	sqlbuf;
 	TableCopy	tc;
 	char	   *ident;
@@ -806,7 +567,6 @@ copy_table(PGconn *conn, Sink *sink, const Dsplug__Relation *rel,
 
 	memset(&tc, 0, sizeof(TableCopy));
 	tc.rel = rel;
-	tc.copy_lsn = copy_lsn;
 	snprintf(what, sizeof(what), "\"%s\".\"%s\"", rel->schema, rel->name);
 	tc.what = what;
 	tc.array_text = xmalloc(sizeof(int) * (rel->n_columns + 1));
@@ -862,7 +622,8 @@ copy_table(PGconn *conn, Sink *sink, const Dsplug__Relation *rel,
 	tc.tuple.n_values = rel->n_columns;
 	tc.tuple.values = tc.values;
 
-	ok = copy_rows(conn, sink, &tc, position, tick, tick_arg);
+	ok = copy_rows(conn, &tc, row_fn, row_arg, tick, tick_arg);
+	*rows = tc.rows;
 
 	/* the copy's end, or what is left of it after a failure */
 	while ((res = PQgetResult(conn)) != NULL)
@@ -904,7 +665,7 @@ select_list(PGconn *conn, TableCopy *tc, WireText *sql)
 
 		ident = PQescapeIdentifier(conn, col->name, strlen(col->name));
 		if (ident == NULL)
-			return fail_conn(conn, "build the copy query");
+			return source_conn_failed(conn, "build the copy query");
 		if (c > 0)
 			sqlbuf_add(sql, ", ");
 		tc->array_text[c] = -1;
@@ -930,7 +691,7 @@ select_list(PGconn *conn, TableCopy *tc, WireText *sql)
 			continue;
 		ident = PQescapeIdentifier(conn, col->name, strlen(col->name));
 		if (ident == NULL)
-			return fail_conn(conn, "build the copy query");
+			return source_conn_failed(conn, "build the copy query");
 		sqlbuf_add(sql, ", CASE WHEN pg_catalog.array_ndims(");
 		sqlbuf_add(sql, ident);
 		sqlbuf_add(sql, ") > 1 OR pg_catalog.array_lower(");
@@ -951,7 +712,7 @@ select_list(PGconn *conn, TableCopy *tc, WireText *sql)
  * or packed into CopyData messages, so they are parsed from a buffer.
  */
 static bool
-copy_rows(PGconn *conn, Sink *sink, TableCopy *tc, uint64_t *position,
+copy_rows(PGconn *conn, TableCopy *tc, SourceRowFn row_fn, void *row_arg,
 		  void (*tick) (void *), void *tick_arg)
 {
 	uint8_t    *buf = NULL;
@@ -971,7 +732,7 @@ copy_rows(PGconn *conn, Sink *sink, TableCopy *tc, uint64_t *position,
 			break;
 		if (r == -2)
 		{
-			fail_conn(conn, "copy the published tables");
+			source_conn_failed(conn, "copy the published tables");
 			goto done;
 		}
 		if (len + (size_t) r > cap)
@@ -1007,7 +768,6 @@ copy_rows(PGconn *conn, Sink *sink, TableCopy *tc, uint64_t *position,
 			int16_t		nf = (int16_t) get16(buf + pos);
 			size_t		p = pos + 2;
 			bool		complete = true;
-			SinkChange	change;
 
 			if (nf == -1)
 			{
@@ -1050,16 +810,7 @@ copy_rows(PGconn *conn, Sink *sink, TableCopy *tc, uint64_t *position,
 			arena_reset(&tc->arena);
 			if (!decode_row(tc))
 				goto done;
-			change.kind = SINK_INSERT;
-			change.relation = tc->rel;
-			change.old = NULL;
-			change.new_ = &tc->tuple;
-			change.commit_lsn = 0;
-			change.position = (*position)++;
-			change.commit_time = 0;
-			change.backfill = true;
-			change.copy_lsn = tc->copy_lsn;
-			if (!sink->ops->change(sink, &change))
+			if (!row_fn(row_arg, tc->rel, &tc->tuple))
 				goto done;
 			pos = p;
 			tc->rows++;
@@ -1556,12 +1307,6 @@ arena_free(Arena *a)
 	a->size = 0;
 }
 
-static bool
-fail_conn(PGconn *conn, const char *what)
-{
-	error_set(EXIT_RUNTIME, "could not %s: %s", what, PQerrorMessage(conn));
-	return false;
-}
 
 static void
 sqlbuf_add(WireText *buf, const char *s)

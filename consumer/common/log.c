@@ -4,14 +4,14 @@
  *		Messages on stderr, the pending error and its exit code, clocks,
  *		and allocation that exits instead of returning NULL.
  *
- * Errors travel as one pending message with an exit code (consumer.h): the
+ * Errors travel as one pending message with an exit code (common.h): the
  * function that detects a failure calls error_set() with a message of the
  * form "could not <verb> <object>: <reason>" and returns false, its callers
  * return false in turn, and main() prints the message and exits with the
  * code.  Only the first error is kept: it is the cause, what follows are
  * consequences.
  *
- * consumer/log.c
+ * consumer/common/log.c
  *
  *-------------------------------------------------------------------------
  */
@@ -21,7 +21,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "consumer.h"
+#include "common/common.h"
 
 #define ERROR_MESSAGE_SIZE	2048
 

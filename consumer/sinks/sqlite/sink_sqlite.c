@@ -65,7 +65,7 @@
  * Statements are prepared once per table and shape (which columns are
  * written) and kept until the table's description changes.
  *
- * consumer/sink_sqlite.c
+ * consumer/sinks/sqlite/sink_sqlite.c
  *
  *-------------------------------------------------------------------------
  */
@@ -79,8 +79,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sink_sqlite.h"
-static bool sqlite_open(Sink *sink, const char *location, const char *slot,
+#include "sinks/sqlite/sqlite.h"
+static bool sqlite_open(Sink *sink, const char *uri,
+						const SinkOption *options, int noptions,
+						const char *slot,
 						uint64_t *applied_lsn);
 static bool sqlite_begin(Sink *sink);
 static bool sqlite_change(Sink *sink, const SinkChange *change);
@@ -89,11 +91,14 @@ static bool sqlite_truncate(Sink *sink, const Dsplug__Relation *const *rels,
 							uint64_t commit_lsn, uint64_t position);
 static bool sqlite_commit(Sink *sink, uint64_t end_lsn);
 static void sqlite_abort(Sink *sink);
-static uint64_t sqlite_flushed_lsn(Sink *sink);
+static bool sqlite_begin_copy(Sink *sink, const Dsplug__Relation *rel,
+							  uint64_t copy_lsn);
+static bool sqlite_end_copy(Sink *sink, const Dsplug__Relation *rel,
+							uint64_t copy_lsn);
+static bool sqlite_flushed_lsn(Sink *sink, uint64_t *lsn);
 static void sqlite_close(Sink *sink);
 
 static void sql_param(SqliteSink *s, int n);
-static void text_put(WireText *text, const char *str, size_t len);
 
 static Stmt *get_stmt(SqliteSink *s, Table *t, StmtOp op,
 					  const uint8_t *write, const uint8_t *match);
@@ -106,18 +111,33 @@ static bool run_change(SqliteSink *s, Table *t, StmtOp op,
 					   const Dsplug__Tuple *old, const uint8_t *match,
 					   int *changes);
 
-const SinkOps sink_sqlite_ops = {
+static const SinkOps sqlite_ops = {
 	.open = sqlite_open,
 	.relation = lite_relation,
 	.begin = sqlite_begin,
 	.change = sqlite_change,
 	.truncate = sqlite_truncate,
-	.set_copied = lite_set_copied,
+	.begin_copy = sqlite_begin_copy,
+	.end_copy = sqlite_end_copy,
 	.commit = sqlite_commit,
 	.abort = sqlite_abort,
 	.sync = NULL,				/* COMMIT returns once it is on disk */
 	.flushed_lsn = sqlite_flushed_lsn,
 	.close = sqlite_close,
+};
+
+static const SinkOptionDef sqlite_options[] = {
+	{NULL, NULL, false}
+};
+
+/* sqlite:PATH (also sqlite:///abs/path and sqlite://rel/path); no options */
+const SinkType sink_sqlite_type = {
+	.scheme = "sqlite",
+	.uri_help = "sqlite:PATH",
+	.help = NULL,
+	.options = sqlite_options,
+	.check_options = NULL,
+	.ops = &sqlite_ops,
 };
 
 /* ---------------------------------------------------------------------
@@ -133,13 +153,26 @@ const SinkOps sink_sqlite_ops = {
  * does not disturb on Linux.)
  */
 static bool
-sqlite_open(Sink *sink, const char *location, const char *slot,
-			uint64_t *applied_lsn)
+sqlite_open(Sink *sink, const char *uri, const SinkOption *options,
+			int noptions, const char *slot, uint64_t *applied_lsn)
 {
-	SqliteSink *s = xmalloc(sizeof(SqliteSink));
+	const char *location = uri + strlen("sqlite:");
+	SqliteSink *s;
 	sqlite3_stmt *stmt = NULL;
 	struct stat st;
 	int			rc;
+
+	(void) options;
+	(void) noptions;
+	if (strncmp(location, "//", 2) == 0)
+		location += 2;			/* sqlite:///abs/path and sqlite://rel/path */
+	if (*location == '\0')
+	{
+		error_set(EXIT_TARGET, "could not open target \"%s\": no database path after \"sqlite:\"",
+				  uri);
+		return false;
+	}
+	s = xmalloc(sizeof(SqliteSink));
 
 	memset(s, 0, sizeof(SqliteSink));
 	sink->private_data = s;
@@ -339,12 +372,28 @@ sqlite_abort(Sink *sink)
 	forget_tables(s);
 }
 
-static uint64_t
-sqlite_flushed_lsn(Sink *sink)
+static bool
+sqlite_flushed_lsn(Sink *sink, uint64_t *lsn)
 {
 	SqliteSink *s = sink->private_data;
 
-	return s->committed_lsn;
+	*lsn = s->committed_lsn;
+	return true;
+}
+
+/* A copy of rel's rows begins: they replace the table's. */
+static bool
+sqlite_begin_copy(Sink *sink, const Dsplug__Relation *rel, uint64_t copy_lsn)
+{
+	(void) copy_lsn;
+	return sqlite_truncate(sink, &rel, 1, false, false, INVALID_LSN, 0);
+}
+
+/* The copy is complete: remember its LSN with the table (lite_relation). */
+static bool
+sqlite_end_copy(Sink *sink, const Dsplug__Relation *rel, uint64_t copy_lsn)
+{
+	return lite_set_copied(sink, rel, copy_lsn);
 }
 
 /* ---------------------------------------------------------------------
@@ -859,101 +908,6 @@ build_stmt(SqliteSink *s, Table *t, Stmt *st)
 		return false;
 	}
 	return true;
-}
-
-/* ---------------------------------------------------------------------
- * SQL helpers
- * ---------------------------------------------------------------------
- */
-
-bool
-lite_fail(SqliteSink *s, const char *what)
-{
-	error_set(EXIT_TARGET, "could not %s target database \"%s\": %s",
-			  what, s->path, sqlite3_errmsg(s->db));
-	return false;
-}
-
-bool
-lite_exec(SqliteSink *s, const char *sql, const char *what)
-{
-	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		return lite_fail(s, what);
-	return true;
-}
-
-bool
-lite_prepare(SqliteSink *s, const char *sql, sqlite3_stmt **stmt,
-			 const char *what)
-{
-	if (sqlite3_prepare_v2(s->db, sql, -1, stmt, NULL) != SQLITE_OK)
-	{
-		*stmt = NULL;
-		return lite_fail(s, what);
-	}
-	return true;
-}
-
-/* Step a statement that returns no rows, then reset it. */
-bool
-lite_step_done(SqliteSink *s, sqlite3_stmt *stmt, const char *what)
-{
-	int			rc = sqlite3_step(stmt);
-
-	sqlite3_reset(stmt);
-	sqlite3_clear_bindings(stmt);
-	if (rc != SQLITE_DONE)
-		return lite_fail(s, what);
-	return true;
-}
-
-void
-sql_reset(SqliteSink *s)
-{
-	wire_text_reset(&s->sql);
-}
-
-void
-sql_add(SqliteSink *s, const char *text)
-{
-	text_add(&s->sql, text);
-}
-
-/* Append to a text, or exit: statements are small, so this cannot fail. */
-static void
-text_put(WireText *text, const char *str, size_t len)
-{
-	if (!wire_text_append(text, str, len))
-	{
-		fprintf(stderr, "dsplug-consumer: could not build a statement: out of memory\n");
-		exit(EXIT_RUNTIME);
-	}
-}
-
-void
-text_add(WireText *text, const char *str)
-{
-	text_put(text, str, strlen(str));
-}
-
-/* A quoted identifier: "name", with embedded quotes doubled. */
-void
-text_ident(WireText *text, const char *ident)
-{
-	text_put(text, "\"", 1);
-	for (const char *p = ident; *p != '\0'; p++)
-	{
-		text_put(text, p, 1);
-		if (*p == '"')
-			text_put(text, p, 1);
-	}
-	text_put(text, "\"", 1);
-}
-
-void
-sql_ident(SqliteSink *s, const char *ident)
-{
-	text_ident(&s->sql, ident);
 }
 
 static void
