@@ -1,5 +1,5 @@
 """recording.py - dsplug-consumer recordings (--record) for the replay
-tests (regress/t/26-consumer-fuzz.sh, 32-consumer-checksums.sh): read and
+tests (regress/t/26-consumer-fuzz.sh, 35-consumer-checksums.sh): read and
 write them frame by frame, and read what a replay left in its SQLite
 target.  The format is consumer/replay.c's."""
 

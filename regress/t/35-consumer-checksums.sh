@@ -1,5 +1,5 @@
 #!/bin/sh
-# 33-consumer-checksums.sh - damage is refused, never applied: frame
+# 35-consumer-checksums.sh - damage is refused, never applied: frame
 # checksums (wire version 2) and spool checksums, through the real apply
 # path.
 #
@@ -24,22 +24,22 @@ set -eu
 . regress/t/lib.sh
 . regress/t/lib/consumer.sh
 
-db=dsplug_t33
+db=dsplug_t35
 recreate_db "$db"
 q "$db" <<'SQL'
 CREATE TABLE c (id int PRIMARY KEY, t text, n numeric);
-CREATE PUBLICATION p33 FOR TABLE c;
-SELECT 'slot' FROM pg_create_logical_replication_slot('t33_zstd', 'dsplug');
-SELECT 'slot' FROM pg_create_logical_replication_slot('t33_none', 'dsplug');
+CREATE PUBLICATION p35 FOR TABLE c;
+SELECT 'slot' FROM pg_create_logical_replication_slot('t35_zstd', 'dsplug');
+SELECT 'slot' FROM pg_create_logical_replication_slot('t35_none', 'dsplug');
 INSERT INTO c VALUES (1, 'one', 1.5), (2, 'two', -2);
 UPDATE c SET t = 'uno', n = n * 10 WHERE id = 1;
 DELETE FROM c WHERE id = 2;
 SQL
 
-consume "$db" t33_zstd p33 "$T/live_zstd.db" --record "$T/zstd.rec" --quiet
-consume "$db" t33_none p33 "$T/live_none.db" --record "$T/none.rec" --quiet \
+consume "$db" t35_zstd p35 "$T/live_zstd.db" --record "$T/zstd.rec" --quiet
+consume "$db" t35_none p35 "$T/live_none.db" --record "$T/none.rec" --quiet \
 	--compression none
-compare "$db" "$T/live_zstd.db" --publication p33
+compare "$db" "$T/live_zstd.db" --publication p35
 
 python3 - "$CONSUMER" "$T" <<'PY'
 import os, re, subprocess, sys
@@ -106,13 +106,13 @@ mkdir -p "$spool"
 q "$db" <<'SQL'
 CREATE TABLE sp (id int PRIMARY KEY, t text, n numeric, ts timestamptz, a int[]);
 CREATE TABLE l (n int, what text);
-CREATE PUBLICATION p33_2pc FOR TABLE sp, l;
-SELECT 'slot' FROM pg_create_logical_replication_slot('t33_2pc', 'dsplug', false, true);
+CREATE PUBLICATION p35_2pc FOR TABLE sp, l;
+SELECT 'slot' FROM pg_create_logical_replication_slot('t35_2pc', 'dsplug', false, true);
 INSERT INTO sp VALUES (1, 'before', 1, now(), '{1}');
 SQL
-consume "$db" t33_2pc p33_2pc "$T/spooled.db" --two-phase --spool-dir "$spool" --quiet
+consume "$db" t35_2pc p35_2pc "$T/spooled.db" --two-phase --spool-dir "$spool" --quiet
 
-"$CONSUMER" --dbname "dbname=$db" --slot t33_2pc --publication p33_2pc --two-phase \
+"$CONSUMER" --dbname "dbname=$db" --slot t35_2pc --publication p35_2pc --two-phase \
 	--spool-dir "$spool" --target "sqlite:$T/spooled.db" --status-interval 1 --quiet \
 	2>"$T/spool-consumer.err" &
 pid=$!
@@ -121,7 +121,7 @@ trap 'kill -KILL "$pid" 2>/dev/null || true' EXIT
 q "$db" <<'SQL'
 BEGIN;
 INSERT INTO sp SELECT g, 'prepared ' || g, g, now(), ARRAY[g] FROM generate_series(100, 1099) g;
-PREPARE TRANSACTION 't33';
+PREPARE TRANSACTION 't35';
 SQL
 prepare_lsn=$(current_lsn "$db")
 q "$db" -c "INSERT INTO l VALUES (1, 'after the prepare')" >/dev/null
@@ -152,7 +152,7 @@ with open(spools[0], "r+b") as f:
 print("# flipped a bit of byte %d of the %d-byte spool file" % (size // 2, size))
 PY
 
-q "$db" -c "COMMIT PREPARED 't33'" >/dev/null
+q "$db" -c "COMMIT PREPARED 't35'" >/dev/null
 set +e
 wait "$pid"
 rc=$?
@@ -165,16 +165,16 @@ echo "$err" | grep -q "could not read spool file of transaction [0-9]* in .*: ch
 echo "# exit 1: $err"
 [ "$(sqlite3 "$T/spooled.db" "SELECT count(*) FROM public_sp WHERE id >= 100")" -eq 0 ] ||
 	fail "rows of the damaged spooled transaction are in the target"
-confirmed=$(slot_confirmed "$db" t33_2pc)
+confirmed=$(slot_confirmed "$db" t35_2pc)
 lsn_le "$confirmed" "$prepare_lsn" ||
 	fail "the slot is confirmed at $confirmed, past the PREPARE of the damaged transaction"
 
 # the server sends it again: applied whole
-consume "$db" t33_2pc p33_2pc "$T/spooled.db" --two-phase --spool-dir "$spool" --quiet
+consume "$db" t35_2pc p35_2pc "$T/spooled.db" --two-phase --spool-dir "$spool" --quiet
 [ "$(sqlite3 "$T/spooled.db" "SELECT count(*) FROM public_sp WHERE id >= 100")" -eq 1000 ] ||
 	fail "the prepared transaction was not applied by the next consumer"
-compare "$db" "$T/spooled.db" --publication p33_2pc
+compare "$db" "$T/spooled.db" --publication p35_2pc
 
-q "$db" -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 't33%'" >/dev/null
+q "$db" -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 't35%'" >/dev/null
 drop_db "$db"
 echo ok
