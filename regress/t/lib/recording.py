@@ -1,7 +1,7 @@
 """recording.py - dsplug-consumer recordings (--record) for the replay
 tests (regress/t/26-consumer-fuzz.sh, 35-consumer-checksums.sh): read and
 write them frame by frame, and read what a replay left in its SQLite
-target.  The format is consumer/replay.c's."""
+target.  The format is consumer/source/record.c's."""
 
 import sqlite3
 import struct
