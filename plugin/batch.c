@@ -380,23 +380,32 @@ batch_flush(LogicalDecodingContext *ctx, bool last_write)
 	DsplugData *data = ctx->output_plugin_private;
 	DsplugBatch *batch = &data->batch;
 	uint8		flags = 0;
+	int			frame_start;
+	int			header_size;
 
 	if (batch->compressor != NULL)
 		flags |= DSPLUG_FRAME_ZSTD;
-	if (!batch->session_started)
+	if (batch->frames_written == 0)
 		flags |= DSPLUG_FRAME_SESSION_START;
 
 	OutputPluginPrepareWrite(ctx, last_write);
+	header_size = DSPLUG_FRAME_HEADER_SIZE_OF(data->opts.proto_version);
+	frame_start = ctx->out->len;
 	appendStringInfoCharMacro(ctx->out, (char) data->opts.proto_version);
 	appendStringInfoCharMacro(ctx->out, (char) flags);
+	/* the checksum's place, filled in once the payload is there */
+	appendStringInfoSpaces(ctx->out, header_size - DSPLUG_FRAME_HEADER_SIZE);
 	if (batch->compressor != NULL)
 		compress_frame(batch->compressor, batch->buf.data, batch->buf.len,
 					   ctx->out);
 	else
 		appendBinaryStringInfo(ctx->out, batch->buf.data, batch->buf.len);
+	if (data->opts.proto_version >= DSPLUG_WIRE_CHECKSUM_VERSION)
+		wire_frame_seal((uint8_t *) ctx->out->data + frame_start,
+						ctx->out->len - frame_start, batch->frames_written);
 	OutputPluginWrite(ctx, last_write);
 
-	batch->session_started = true;
+	batch->frames_written++;
 	resetStringInfo(&batch->buf);
 	batch->nrecords = 0;
 }

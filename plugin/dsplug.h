@@ -142,7 +142,9 @@ typedef struct DsplugBatch
 	bool		in_unit;		/* a transaction or a chunk is open */
 	bool		in_chunk;		/* ... and it is a chunk of a streamed one */
 	uint32		next_position;	/* position of the next data record */
-	bool		session_started;	/* a frame has been written */
+	uint64		frames_written; /* in this session: the next frame's
+								 * sequence number, which its checksum
+								 * covers */
 	DsplugCompressor *compressor;	/* NULL with compression 'none' */
 } DsplugBatch;
 

@@ -7,8 +7,11 @@
  *
  * A frame is read in four steps, each of which can refuse it:
  *
- *	1. the header: version, flags, and whether the frame may start or
- *	   continue a session here;
+ *	1. the header: version, the checksum (from version 2), flags, and
+ *	   whether the frame may start or continue a session here.  The
+ *	   checksum is verified before anything else of the frame is believed,
+ *	   the session-start flag included, so a damaged frame is refused
+ *	   before it can reset or feed the session's state;
  *	2. the payload: continued through the session's zstd stream into a
  *	   buffer of the decoder, or taken as it is when not compressed;
  *	3. dsplug.Batch unpack with protobuf-c, after a walk over the encoded
@@ -102,8 +105,12 @@ struct WireDecoder
 	bool		started;		/* a session-start frame has been read */
 	bool		failed;			/* a read failed: refuse until reset */
 	bool		compressed;		/* the session's payloads are zstd */
+	uint8_t		version;		/* the session's wire version */
+	uint8_t		required_version;	/* 0: any this reader speaks */
 	ZSTD_DCtx  *dctx;			/* kept across sessions, reset at each */
 	uint64_t	frameno;		/* frames read since create/reset */
+	uint64_t	session_frames; /* frames read since the session start */
+	bool		foreign;		/* the failure: not a frame we speak */
 
 	/* the open transaction, from its first batch's Begin */
 	bool		in_txn;
@@ -199,7 +206,8 @@ static void release_batch(WireDecoder *dec);
 static void forget_session(WireDecoder *dec);
 static void shrink_buffer(WireDecoder *dec);
 
-static bool read_header(WireDecoder *dec, const uint8_t *frame, size_t len);
+static bool read_header(WireDecoder *dec, const uint8_t *frame, size_t len,
+						size_t *header_size);
 static bool decompress(WireDecoder *dec, const uint8_t *src, size_t len,
 					   size_t *outlen);
 static bool read_varint(const uint8_t *data, size_t len, size_t *pos,
@@ -303,10 +311,12 @@ wire_decoder_read(WireDecoder *dec, const uint8_t *frame, size_t len,
 {
 	const uint8_t *payload;
 	size_t		payload_len;
+	size_t		header_size = DSPLUG_FRAME_HEADER_SIZE;
 
 	dec->errbuf = errbuf;
 	dec->errlen = errlen;
 	dec->oom = false;
+	dec->foreign = false;
 	if (errbuf != NULL && errlen > 0)
 		errbuf[0] = '\0';
 
@@ -318,11 +328,11 @@ wire_decoder_read(WireDecoder *dec, const uint8_t *frame, size_t len,
 		fail(dec, "an earlier frame failed; the decoder must be reset before reading a new session");
 		return NULL;
 	}
-	if (!read_header(dec, frame, len))
+	if (!read_header(dec, frame, len, &header_size))
 		return NULL;
 
-	payload = frame + DSPLUG_FRAME_HEADER_SIZE;
-	payload_len = len - DSPLUG_FRAME_HEADER_SIZE;
+	payload = frame + header_size;
+	payload_len = len - header_size;
 	if (dec->compressed)
 	{
 		if (!decompress(dec, payload, payload_len, &payload_len))
@@ -360,6 +370,28 @@ wire_decoder_read(WireDecoder *dec, const uint8_t *frame, size_t len,
 	if (!validate_batch(dec, dec->batch))
 		return NULL;
 	return &dec->result;
+}
+
+/*
+ * Refuse frames of any wire version but this one (a client that asked the
+ * plugin for it); 0 accepts every version the reader speaks.  Survives
+ * resets.
+ */
+void
+wire_decoder_require_version(WireDecoder *dec, int version)
+{
+	dec->required_version = (uint8_t) version;
+}
+
+/*
+ * Was the last failure a frame this reader does not speak (another wire
+ * version, or not a dsplug frame at all) rather than a damaged or invalid
+ * one?
+ */
+bool
+wire_decoder_foreign(const WireDecoder *dec)
+{
+	return dec->failed && dec->foreign;
 }
 
 /* The latest description of a relation in this session, or NULL. */
@@ -562,6 +594,7 @@ forget_session(WireDecoder *dec)
 	dec->in_chunk = false;
 	dec->nstreamed = 0;
 	dec->next_position = 0;
+	dec->session_frames = 0;
 }
 
 /*
@@ -589,38 +622,81 @@ shrink_buffer(WireDecoder *dec)
  * start in the middle of a session is a reconnection or a new SQL call:
  * whatever the old session had open (even a transaction cut short) is
  * forgotten, as the new session sends everything again from its start.
+ *
+ * The checksum comes first.  Every version from 2 on keeps bytes 0 to 5
+ * (version, flags, checksum), so a frame of a version this reader does not
+ * know is told from a damaged one by its checksum: a frame whose version
+ * byte was damaged does not verify, a newer frame does.
  */
 static bool
-read_header(WireDecoder *dec, const uint8_t *frame, size_t len)
+read_header(WireDecoder *dec, const uint8_t *frame, size_t len,
+			size_t *header_size)
 {
 	uint8_t		version;
 	uint8_t		flags;
 	bool		zstd;
+	bool		start;
+	uint64_t	seqno;
 
 	if (len < DSPLUG_FRAME_HEADER_SIZE)
 		return fail(dec, "frame of %zu bytes is shorter than the %d-byte frame header",
 					len, DSPLUG_FRAME_HEADER_SIZE);
 	version = frame[0];
 	flags = frame[1];
-	if (version != DSPLUG_WIRE_VERSION)
+	start = (flags & DSPLUG_FRAME_SESSION_START) != 0;
+	seqno = start || !dec->started ? 0 : dec->session_frames;
+
+	if (version < DSPLUG_WIRE_MIN_VERSION || version > DSPLUG_WIRE_VERSION)
 	{
-		if ((version >= 'A' && version <= 'Z') ||
-			(version >= 'a' && version <= 'z'))
-			return fail(dec, "unsupported wire version %u (this reader speaks version %d); a first byte '%c' suggests a pgoutput or text message, not a dsplug frame",
-						version, DSPLUG_WIRE_VERSION, (char) version);
-		return fail(dec, "unsupported wire version %u (this reader speaks version %d)",
-					version, DSPLUG_WIRE_VERSION);
+		bool		letter = (version >= 'A' && version <= 'Z') ||
+			(version >= 'a' && version <= 'z');
+
+		if (len >= DSPLUG_FRAME_HEADER_SIZE_V2 &&
+			!wire_frame_verify(frame, len, seqno))
+		{
+			if (letter)
+				return fail(dec, "checksum mismatch: the frame is damaged, or not a dsplug frame at all (a first byte '%c' suggests a pgoutput or text message)",
+							(char) version);
+			return fail(dec, "checksum mismatch: the frame is damaged (its version byte reads %u), or frames of its session were lost, repeated or reordered",
+						version);
+		}
+		dec->foreign = true;
+		if (letter)
+			return fail(dec, "unsupported wire version %u (this reader speaks versions %d to %d); a first byte '%c' suggests a pgoutput or text message, not a dsplug frame",
+						version, DSPLUG_WIRE_MIN_VERSION, DSPLUG_WIRE_VERSION,
+						(char) version);
+		return fail(dec, "unsupported wire version %u (this reader speaks versions %d to %d)",
+					version, DSPLUG_WIRE_MIN_VERSION, DSPLUG_WIRE_VERSION);
 	}
+
+	if (!start && !dec->started)
+		return fail(dec, "the first frame of a session must carry the session-start flag; frames of a session must be read from its first");
+
+	*header_size = DSPLUG_FRAME_HEADER_SIZE_OF(version);
+	if (len < *header_size)
+		return fail(dec, "frame of %zu bytes is shorter than the %zu-byte frame header of wire version %u",
+					len, *header_size, version);
+	if (version >= DSPLUG_WIRE_CHECKSUM_VERSION &&
+		!wire_frame_verify(frame, len, seqno))
+		return fail(dec, "checksum mismatch: the frame is damaged, or frames of its session were lost, repeated or reordered");
+	if (dec->required_version != 0 && version != dec->required_version)
+	{
+		dec->foreign = true;
+		return fail(dec, "frame of wire version %u, but this reader asked for version %u",
+					version, dec->required_version);
+	}
+
 	if ((flags & ~DSPLUG_FRAME_KNOWN_FLAGS) != 0)
 		return fail(dec, "unknown frame flags 0x%02x",
 					(unsigned int) (flags & ~DSPLUG_FRAME_KNOWN_FLAGS));
 	zstd = (flags & DSPLUG_FRAME_ZSTD) != 0;
 
-	if (flags & DSPLUG_FRAME_SESSION_START)
+	if (start)
 	{
 		forget_session(dec);
 		dec->started = true;
 		dec->compressed = zstd;
+		dec->version = version;
 		if (zstd && dec->dctx != NULL)
 		{
 			size_t		ret = ZSTD_DCtx_reset(dec->dctx,
@@ -639,12 +715,14 @@ read_header(WireDecoder *dec, const uint8_t *frame, size_t len)
 				return fail(dec, "out of memory creating a zstd decompression context");
 		}
 	}
-	else if (!dec->started)
-		return fail(dec, "the first frame of a session must carry the session-start flag; frames of a session must be read from its first");
 	else if (zstd != dec->compressed)
 		return fail(dec, "frame is %s but its session's frames are %s",
 					zstd ? "zstd-compressed" : "not compressed",
 					dec->compressed ? "zstd-compressed" : "not compressed");
+	else if (version != dec->version)
+		return fail(dec, "frame of wire version %u in a session of wire version %u",
+					version, dec->version);
+	dec->session_frames++;
 	return true;
 }
 

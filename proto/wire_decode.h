@@ -6,16 +6,18 @@
  *		and dsplug-consumer.
  *
  * A WireDecoder follows one decoding session's frames in order.  For each
- * frame it checks the header, continues the session's zstd stream, unpacks
- * the dsplug.Batch and validates it against everything seen earlier in the
- * session: transaction boundaries, positions, relation descriptions, and
- * that every tuple matches its relation's columns and kinds.  A batch that
+ * frame it checks the header and the checksum, continues the session's zstd
+ * stream, unpacks the dsplug.Batch and validates it against everything seen
+ * earlier in the session: transaction boundaries, positions, relation
+ * descriptions, and that every tuple matches its relation's columns and
+ * kinds.  A batch that
  * passes can be applied without further checks; anything else is an error
  * with a message, never a crash and never a partial result.
  *
- * Plain C99 plus protobuf-c and zstd: no backend headers.  All memory comes
- * from the WireAllocator given at creation, so the backend can use palloc
- * in a memory context an ERROR cleans up.
+ * Plain C99 plus protobuf-c and zstd: no backend headers (the checksum is
+ * PostgreSQL's CRC-32C, behind the plain functions of wire_crc.c).  All
+ * memory comes from the WireAllocator given at creation, so the backend can
+ * use palloc in a memory context an ERROR cleans up.
  *
  * proto/wire_decode.h
  *
@@ -119,6 +121,20 @@ extern void wire_decoder_reset(WireDecoder *dec);
 extern const WireBatch *wire_decoder_read(WireDecoder *dec,
 										  const uint8_t *frame, size_t len,
 										  char *errbuf, size_t errlen);
+
+/*
+ * Refuse frames of any wire version but this one (for a client that asked
+ * the plugin for it); 0, the default, accepts every version the reader
+ * speaks.  Kept across resets.
+ */
+extern void wire_decoder_require_version(WireDecoder *dec, int version);
+
+/*
+ * After a failed read: was the frame one this reader does not speak (a
+ * frame of another wire version, with a valid checksum, or not a dsplug
+ * frame at all) rather than a damaged or invalid one?
+ */
+extern bool wire_decoder_foreign(const WireDecoder *dec);
 
 /* The latest description of a relation in this session, or NULL. */
 extern const Dsplug__Relation *wire_decoder_relation(const WireDecoder *dec,

@@ -34,6 +34,12 @@ rm -rf "$dest"
 copy_dir "$bindir" "$bindir"
 copy_dir "$pkglibdir" "$pkglibdir"
 copy_dir "$sharedir" "$sharedir"
+# The copy's pg_config also answers for the headers (what is built against
+# it during the tests, such as proto/wire_crc.c, needs the server's): they
+# are the installation's own, linked, not copied.
+includedir_server=$("$PG_CONFIG" --includedir-server)
+mkdir -p "$dest$(dirname "$includedir_server")"
+ln -s "$includedir_server" "$dest$includedir_server"
 rm -f "$dest$sharedir"/extension/dsplug*
 
 # The copy's own pg_config answers with the copy's directories.

@@ -322,9 +322,9 @@ apply_tick(Applier *a)
  * known): the walsender writes a transaction's last frame at the end of
  * its commit record, so the end LSN the target will record is checked
  * against it, and never comes from the payload alone.  Returns false after
- * error_set(): a frame that does not decode is EXIT_SERVER when its version
- * byte is not ours (a slot of another plugin, or a plugin speaking another
- * version), EXIT_RUNTIME otherwise.
+ * error_set(): a frame that does not decode is EXIT_SERVER when it is not
+ * one we speak (a slot of another plugin, or a plugin speaking another
+ * version), EXIT_RUNTIME otherwise (a damaged frame fails its checksum).
  */
 bool
 apply_frame(Applier *a, const uint8_t *frame, size_t len, uint64_t position)
@@ -345,8 +345,7 @@ apply_frame(Applier *a, const uint8_t *frame, size_t len, uint64_t position)
 	b = wire_decoder_read(a->decoder, frame, len, errbuf, sizeof(errbuf));
 	if (b == NULL)
 	{
-		error_set(len >= 1 && frame[0] != DSPLUG_WIRE_VERSION ?
-				  EXIT_SERVER : EXIT_RUNTIME,
+		error_set(wire_decoder_foreign(a->decoder) ? EXIT_SERVER : EXIT_RUNTIME,
 				  "could not decode frame: %s", errbuf);
 		return false;
 	}
@@ -731,6 +730,14 @@ replay_spool(Applier *a, Spool *s, uint64_t commit_lsn, int64_t commit_time)
 		undescribed_add(a, a->replay_rels[i].oid);
 	replay_relations_free(a);
 	a->replaying = false;
+
+	/*
+	 * A spool that fails part way (a damaged entry, a sink error) must not
+	 * leave its first part in the group for the session's end to commit:
+	 * roll the group back, to the target's flushed LSN.
+	 */
+	if (!ok)
+		abort_group(a);
 	return ok;
 }
 

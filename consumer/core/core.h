@@ -118,6 +118,7 @@ typedef struct Spool
 	FILE	   *file;			/* NULL until the first entry */
 	uint64_t	bytes;			/* written to the file */
 	uint64_t	batches;
+	uint64_t	entries_read;	/* since the last rewind */
 
 	/* set once prepared: PREPARE TRANSACTION's gid and record LSN */
 	char	   *gid;

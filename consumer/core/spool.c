@@ -17,11 +17,17 @@
  * transaction not yet in the target is not confirmed, so the server sends
  * it again, from its start, in the next session (apply.c, stream.c).
  *
- * Format: entries, each a kind byte, a 4-byte big-endian length and that
- * many bytes of protobuf:
+ * Format: entries, each a kind byte, a 4-byte big-endian length, that many
+ * bytes of protobuf, and a 4-byte big-endian CRC-32C of everything before
+ * it in the entry (kind, length and protobuf):
  *
  *		'R'		a relation description (dsplug.Relation)
  *		'B'		a batch (dsplug.Batch) as received
+ *
+ * A spool lives as long as its transaction runs, which may be hours, on a
+ * disk the frames' checksums no longer protect: an entry is checked before
+ * anything of it is believed, and a mismatch fails the replay (apply.c
+ * rolls back what the transaction had applied, and nothing is confirmed).
  *
  * Before a batch whose changes use a relation the spool has not described
  * yet, the session's current description of it is written.  A streamed
@@ -43,6 +49,7 @@
 #include "core/core.h"
 
 #define SPOOL_ENTRY_HEADER	5
+#define SPOOL_ENTRY_CRC		4
 #define SPOOL_RELATION		'R'
 #define SPOOL_BATCH			'B'
 
@@ -52,7 +59,7 @@ static bool spool_described(Spool *s, uint32_t oid);
 static bool spool_fail(Spool *s, const char *what);
 static int	compare_xid(const void *a, const void *b);
 
-/* one buffer to pack into, grown to the largest entry */
+/* one buffer to pack whole entries into, grown to the largest */
 static uint8_t *pack_buf;
 static size_t pack_cap;
 
@@ -213,6 +220,7 @@ spool_rewind(Spool *s)
 	errno = 0;
 	if (fflush(s->file) != 0 || fseeko(s->file, 0, SEEK_SET) != 0)
 		return spool_fail(s, "read");
+	s->entries_read = 0;
 	return true;
 }
 
@@ -228,6 +236,8 @@ spool_read(Spool *s, Dsplug__Relation **rel, Dsplug__Batch **batch)
 	uint8_t		hdr[SPOOL_ENTRY_HEADER];
 	size_t		len;
 	size_t		n;
+	uint32_t	stored;
+	uint32_t	computed;
 
 	*rel = NULL;
 	*batch = NULL;
@@ -237,33 +247,62 @@ spool_read(Spool *s, Dsplug__Relation **rel, Dsplug__Batch **batch)
 	n = fread(hdr, 1, sizeof(hdr), s->file);
 	if (n == 0 && feof(s->file))
 		return SPOOL_END;
-	if (n != sizeof(hdr) ||
-		(hdr[0] != SPOOL_RELATION && hdr[0] != SPOOL_BATCH))
+	if (n != sizeof(hdr))
 	{
 		spool_fail(s, "read");
+		return SPOOL_ERROR;
+	}
+	if (hdr[0] != SPOOL_RELATION && hdr[0] != SPOOL_BATCH)
+	{
+		error_set(EXIT_RUNTIME, "could not read spool file of transaction %u in \"%s\": entry %llu has an unknown kind 0x%02x: the file was damaged on disk",
+				  s->xid, s->dir, (unsigned long long) s->entries_read + 1,
+				  (unsigned int) hdr[0]);
 		return SPOOL_ERROR;
 	}
 	len = ((size_t) hdr[1] << 24) | ((size_t) hdr[2] << 16) |
 		((size_t) hdr[3] << 8) | (size_t) hdr[4];
-	if (len > pack_cap)
+	if (sizeof(hdr) + len + SPOOL_ENTRY_CRC > s->bytes)
 	{
-		pack_cap = len;
+		/* a damaged length: do not allocate what it claims */
+		error_set(EXIT_RUNTIME, "could not read spool file of transaction %u in \"%s\": entry %llu claims %zu bytes, more than the file holds: the file was damaged on disk",
+				  s->xid, s->dir, (unsigned long long) s->entries_read + 1,
+				  len);
+		return SPOOL_ERROR;
+	}
+	if (sizeof(hdr) + len + SPOOL_ENTRY_CRC > pack_cap)
+	{
+		pack_cap = sizeof(hdr) + len + SPOOL_ENTRY_CRC;
 		pack_buf = xrealloc(pack_buf, pack_cap);
 	}
-	if (fread(pack_buf, 1, len, s->file) != len)
+	memcpy(pack_buf, hdr, sizeof(hdr));
+	if (fread(pack_buf + sizeof(hdr), 1, len + SPOOL_ENTRY_CRC, s->file) !=
+		len + SPOOL_ENTRY_CRC)
 	{
 		spool_fail(s, "read");
 		return SPOOL_ERROR;
 	}
+	stored = ((uint32_t) pack_buf[sizeof(hdr) + len] << 24) |
+		((uint32_t) pack_buf[sizeof(hdr) + len + 1] << 16) |
+		((uint32_t) pack_buf[sizeof(hdr) + len + 2] << 8) |
+		(uint32_t) pack_buf[sizeof(hdr) + len + 3];
+	computed = wire_crc32c(pack_buf, sizeof(hdr) + len);
+	if (stored != computed)
+	{
+		error_set(EXIT_RUNTIME, "could not read spool file of transaction %u in \"%s\": checksum mismatch in entry %llu (entry says %08x, its contents give %08x): the file was damaged on disk",
+				  s->xid, s->dir, (unsigned long long) s->entries_read + 1,
+				  stored, computed);
+		return SPOOL_ERROR;
+	}
+	s->entries_read++;
 	if (hdr[0] == SPOOL_RELATION)
 	{
-		*rel = dsplug__relation__unpack(NULL, len, pack_buf);
+		*rel = dsplug__relation__unpack(NULL, len, pack_buf + sizeof(hdr));
 		if (*rel != NULL)
 			return SPOOL_RELATION_ENTRY;
 	}
 	else
 	{
-		*batch = dsplug__batch__unpack(NULL, len, pack_buf);
+		*batch = dsplug__batch__unpack(NULL, len, pack_buf + sizeof(hdr));
 		if (*batch != NULL)
 			return SPOOL_BATCH_ENTRY;
 	}
@@ -308,7 +347,8 @@ static bool
 spool_put(Spool *s, char kind, const ProtobufCMessage *msg)
 {
 	size_t		len = protobuf_c_message_get_packed_size(msg);
-	uint8_t		hdr[SPOOL_ENTRY_HEADER];
+	size_t		total = SPOOL_ENTRY_HEADER + len + SPOOL_ENTRY_CRC;
+	uint32_t	crc;
 
 	if (len > UINT32_MAX)
 	{
@@ -319,21 +359,25 @@ spool_put(Spool *s, char kind, const ProtobufCMessage *msg)
 	if (s->file == NULL && !spool_open_file(s))
 		return false;
 	errno = 0;
-	if (len > pack_cap)
+	if (total > pack_cap)
 	{
-		pack_cap = len;
+		pack_cap = total;
 		pack_buf = xrealloc(pack_buf, pack_cap);
 	}
-	protobuf_c_message_pack(msg, pack_buf);
-	hdr[0] = (uint8_t) kind;
-	hdr[1] = (uint8_t) (len >> 24);
-	hdr[2] = (uint8_t) (len >> 16);
-	hdr[3] = (uint8_t) (len >> 8);
-	hdr[4] = (uint8_t) len;
-	if (fwrite(hdr, 1, sizeof(hdr), s->file) != sizeof(hdr) ||
-		fwrite(pack_buf, 1, len, s->file) != len)
+	pack_buf[0] = (uint8_t) kind;
+	pack_buf[1] = (uint8_t) (len >> 24);
+	pack_buf[2] = (uint8_t) (len >> 16);
+	pack_buf[3] = (uint8_t) (len >> 8);
+	pack_buf[4] = (uint8_t) len;
+	protobuf_c_message_pack(msg, pack_buf + SPOOL_ENTRY_HEADER);
+	crc = wire_crc32c(pack_buf, SPOOL_ENTRY_HEADER + len);
+	pack_buf[SPOOL_ENTRY_HEADER + len] = (uint8_t) (crc >> 24);
+	pack_buf[SPOOL_ENTRY_HEADER + len + 1] = (uint8_t) (crc >> 16);
+	pack_buf[SPOOL_ENTRY_HEADER + len + 2] = (uint8_t) (crc >> 8);
+	pack_buf[SPOOL_ENTRY_HEADER + len + 3] = (uint8_t) crc;
+	if (fwrite(pack_buf, 1, total, s->file) != total)
 		return spool_fail(s, "write");
-	s->bytes += sizeof(hdr) + len;
+	s->bytes += total;
 	return true;
 }
 

@@ -346,6 +346,8 @@ start_replication(Stream *st)
 
 	/* the server sends from the later of start and its confirmed position */
 	apply_new_session(a, start > floor ? start : floor);
+	/* what we asked for, and nothing a damaged version byte may claim */
+	wire_decoder_require_version(a->decoder, DSPLUG_WIRE_VERSION);
 	st->streamed = true;
 	st->last_feedback = clock_us();
 	return SESSION_CONTINUE;

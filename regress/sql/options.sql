@@ -17,7 +17,7 @@ SELECT count(*) FROM dsplug.peek_changes('opt_slot', NULL, NULL, 'publication_na
 SELECT count(*) FROM dsplug.peek_changes('opt_slot', NULL, NULL, 'publication_names', 'opt_pub,');
 SELECT count(*) FROM dsplug.peek_changes('opt_slot', NULL, NULL, 'publication_names', '');
 SELECT count(*) FROM dsplug.peek_changes('opt_slot', NULL, NULL, 'publication_names', 'opt_pub', 'proto_version', 'one');
-SELECT count(*) FROM dsplug.peek_changes('opt_slot', NULL, NULL, 'publication_names', 'opt_pub', 'proto_version', '2');
+SELECT count(*) FROM dsplug.peek_changes('opt_slot', NULL, NULL, 'publication_names', 'opt_pub', 'proto_version', '3');
 SELECT count(*) FROM dsplug.peek_changes('opt_slot', NULL, NULL, 'publication_names', 'opt_pub', 'proto_version', '0');
 SELECT count(*) FROM dsplug.peek_changes('opt_slot', NULL, NULL, 'publication_names', 'opt_pub', 'compression', 'lz4');
 SELECT count(*) FROM dsplug.peek_changes('opt_slot', NULL, NULL, 'publication_names', 'opt_pub', 'compression_level', '0');

@@ -11,8 +11,9 @@ INSERT INTO s VALUES (12, 'twelve');
 -- partial reads: upto_nchanges stops after whole transactions
 SELECT count(*) FILTER (WHERE kind = 'commit') AS transactions
 FROM dsplug.peek_changes('sql_slot', NULL, 1, 'publication_names', 'sql_pub');
--- decode() reads captured frames of one session; frames out of order, or
--- a session without its first frame, are a clear error
+-- decode() reads captured frames of one session; frames out of order, a
+-- session without its first frame, or a frame damaged (its checksum) are a
+-- clear error; frames of wire version 1 (no checksum) still decode
 CREATE TEMP TABLE frames AS
 	SELECT array_agg(data ORDER BY ord) AS f
 	FROM pg_logical_slot_peek_binary_changes('sql_slot', NULL, NULL, 'publication_names', 'sql_pub')
@@ -25,6 +26,10 @@ SELECT count(*) FROM dsplug.decode(ARRAY['\x4200'::bytea]);
 SELECT count(*) FROM dsplug.decode(ARRAY['\x010300'::bytea]);
 SELECT count(*) FROM dsplug.decode(ARRAY['\x0106'::bytea]);
 SELECT count(*) FROM dsplug.decode((SELECT ARRAY[substr(f[1], 1, octet_length(f[1]) - 3)] FROM frames));
+SELECT count(*) FROM dsplug.decode((SELECT ARRAY[set_byte(f[1], 10, get_byte(f[1], 10) # 1)] FROM frames));
+SELECT count(*) AS v1_records FROM dsplug.decode((SELECT array_agg(data ORDER BY ord)
+	FROM pg_logical_slot_peek_binary_changes('sql_slot', NULL, NULL, 'publication_names', 'sql_pub', 'proto_version', '1')
+		WITH ORDINALITY AS x(lsn, xid, data, ord)));
 
 -- many sessions in one backend, half of them failing midway: memory in
 -- use afterwards does not grow with the number of calls

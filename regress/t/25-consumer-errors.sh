@@ -107,20 +107,36 @@ expect_exit 4 "publication \"nosuchpub\" does not exist" \
 	--endpos "$(current_lsn "$db")"
 
 # frames of another plugin or wire version (the reader's own check), fed
-# through --replay: a pgoutput 'B' message and a version 2 frame
+# through --replay: a pgoutput 'B' message; a version 3 frame, which keeps
+# version 2's header, with a valid checksum; and the same frame damaged,
+# which is not mistaken for another version
 python3 - "$T" <<'PY'
 import struct, sys
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
 def rec(path, frame):
     with open(path, "wb") as f:
         f.write(b"DSPLUGREC1\n")
         f.write(b"w" + struct.pack(">QQI", 1, 1, len(frame)) + frame)
 rec(sys.argv[1] + "/pgoutput.rec", b"B" + b"\0" * 20)
-rec(sys.argv[1] + "/v2.rec", b"\x02\x02" + b"\0" * 4)
+# session-start frame: sequence number 0, version, flags, payload
+payload = b"\x0a\x00"
+v3 = b"\x03\x02" + struct.pack(">I", crc32c(b"\0" * 8 + b"\x03\x02" + payload)) + payload
+rec(sys.argv[1] + "/v3.rec", v3)
+rec(sys.argv[1] + "/v3-damaged.rec", v3[:-1] + b"\x01")
 PY
-expect_exit 4 "unsupported wire version 66 .* suggests a pgoutput" \
+# (a 'B' is also one bit flip away from version 2: it is checked as damage)
+expect_exit 1 "checksum mismatch: the frame is damaged, or not a dsplug frame at all (a first byte 'B' suggests a pgoutput" \
 	$C --replay "$T/pgoutput.rec" --target "sqlite:$T/h.db"
-expect_exit 4 "unsupported wire version 2 (this reader speaks version 1)" \
-	$C --replay "$T/v2.rec" --target "sqlite:$T/i.db"
+expect_exit 4 "unsupported wire version 3 (this reader speaks versions 1 to 2)" \
+	$C --replay "$T/v3.rec" --target "sqlite:$T/i.db"
+expect_exit 1 "checksum mismatch: the frame is damaged (its version byte reads 3)" \
+	$C --replay "$T/v3-damaged.rec" --target "sqlite:$T/j.db"
 
 q postgres -c "DROP ROLE t25_norepl" >/dev/null
 q "$db" -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 't25%'" >/dev/null

@@ -9,10 +9,10 @@
 # UndefinedBehaviorSanitizer when the compiler has them), and the target's
 # recorded LSN never passes what was applied: it is always the end of a
 # transaction of the recording, and a replay that stops at the first damaged
-# frame leaves exactly the state an intact replay has at that LSN.  (Damage
-# that still decodes, say a flipped bit inside a string of an uncompressed
-# frame, cannot be told from data: the wire format has no checksum, the
-# transport has them.  Such a replay may apply it before failing later.)
+# frame leaves exactly the state an intact replay has at that LSN.  A frame
+# whose bytes were changed (bits flipped, a byte overwritten, cut short or
+# extended) always fails at that frame with exit 1: the frame checksum
+# (wire version 2) catches it before anything of it is applied.
 #
 # Also: replaying the unmutated recording rebuilds the live replica, and
 # replaying it again into the same target changes nothing (transactions the
@@ -86,28 +86,11 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99
 export UBSAN_OPTIONS=halt_on_error=1:exitcode=98
 
 python3 - "$FUZZ_CONSUMER" "$T" "$mutations" <<'PY'
-import os, random, re, sqlite3, struct, subprocess, sys
+import os, random, re, subprocess, sys
+sys.path.insert(0, "regress/t/lib")
+from recording import MAGIC, load, save, state
 
 consumer, tmp, mutations = sys.argv[1], sys.argv[2], int(sys.argv[3])
-MAGIC = b"DSPLUGREC1\n"
-
-def load(path):
-    data = open(path, "rb").read()
-    assert data.startswith(MAGIC)
-    recs, pos = [], len(MAGIC)
-    while pos < len(data):
-        start, end, n = struct.unpack(">QQI", data[pos + 1:pos + 21])
-        recs.append([start, end, data[pos + 21:pos + 21 + n]])
-        pos += 21 + n
-    return recs
-
-def save(path, recs, cut=None):
-    out = bytearray(MAGIC)
-    for start, end, frame in recs:
-        out += b"w" + struct.pack(">QQI", start, end, len(frame)) + frame
-    if cut is not None:
-        out = out[:cut]
-    open(path, "wb").write(out)
 
 def replay(rec, db, endpos=None):
     if os.path.exists(db):
@@ -117,23 +100,6 @@ def replay(rec, db, endpos=None):
         cmd += ["--endpos", endpos]
     p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     return p.returncode, p.stderr.strip()
-
-def state(db):
-    """(lsn, {table: sorted rows with storage classes})"""
-    con = sqlite3.connect(db)
-    con.text_factory = bytes    # damage that decoded may not be UTF-8
-    try:
-        row = con.execute("SELECT lsn, lsn_text FROM _dsplug_state").fetchone()
-    except sqlite3.OperationalError:
-        row = None
-    tables = {}
-    for (name,) in con.execute("SELECT name FROM sqlite_schema WHERE type = 'table' "
-                               "AND name NOT LIKE '\\_dsplug%' ESCAPE '\\'"):
-        name = name.decode()
-        rows = con.execute('SELECT * FROM "%s"' % name).fetchall()
-        tables[name] = sorted(repr([(type(v).__name__, v) for v in r]) for r in rows)
-    con.close()
-    return (row[0] if row else 0, row[1].decode() if row else None), tables
 
 def check(cond, msg):
     if not cond:
@@ -177,6 +143,7 @@ for name in ("zstd", "none"):
             frame = frame[:rng.randrange(len(frame))]
         elif kind == "extend":
             frame += bytes(rng.randrange(256) for _ in range(rng.randint(1, 40)))
+        damaged = bytes(frame) != recs[j][2]
         m[j][2] = bytes(frame)
         if kind == "drop":
             del m[j]
@@ -192,6 +159,11 @@ for name in ("zstd", "none"):
         rc, err = replay(mpath, db)
         what = "%s mutation %d (%s of frame %d)" % (name, i, kind, j + 1)
         check(rc in (0, 1, 4), "%s: exit %d (a crash?): %s" % (what, rc, err[-2000:]))
+        if damaged:
+            check(rc == 1 and re.search(r"frame %d: (checksum mismatch|the first frame of a session must carry|frame of \d+ bytes is shorter than)"
+                                      % (j + 1), err),
+                  "%s: damaged frame not refused by its checksum (exit %d): %s"
+                  % (what, rc, err[-500:]))
         (lsn, lsn_text), tables = state(db)
         check(lsn <= full_lsn and lsn in positions,
               "%s: the target holds %s, not a position of the recording up to %s"

@@ -97,6 +97,7 @@ session_init(Session *s, bool zstd)
 {
 	memset(s, 0, sizeof(Session));
 	s->zstd = zstd;
+	s->version = DSPLUG_WIRE_VERSION;
 	if (zstd)
 	{
 		s->cctx = ZSTD_createCCtx();
@@ -137,12 +138,14 @@ void
 session_flush(Session *s)
 {
 	Buf		   *f = new_frame(s);
-	uint8_t		header[2];
+	uint8_t		header[DSPLUG_FRAME_HEADER_SIZE_V2] = {0};
 
-	header[0] = DSPLUG_WIRE_VERSION;
+	if (!s->started)
+		s->session_first = s->nframes - 1;
+	header[0] = s->version;
 	header[1] = (s->zstd ? DSPLUG_FRAME_ZSTD : 0) |
 		(s->started ? 0 : DSPLUG_FRAME_SESSION_START);
-	buf_put(f, header, 2);
+	buf_put(f, header, DSPLUG_FRAME_HEADER_SIZE_OF(s->version));
 
 	if (s->zstd)
 	{
@@ -175,20 +178,65 @@ session_flush(Session *s)
 	else
 		buf_put(f, s->batch.data, s->batch.len);
 
+	if (s->version >= DSPLUG_WIRE_CHECKSUM_VERSION)
+		wire_frame_seal(f->data, f->len, s->nframes - 1 - s->session_first);
 	s->started = true;
 	s->batch.len = 0;
 }
 
-/* A frame with any header and payload, for the error tests. */
+/*
+ * A frame with any header and payload, for the error tests.  But for
+ * version 1, the header has the checksum (versions this reader does not
+ * know keep the version 2 layout), correct for the frame's place in the
+ * session, so that the frame reaches the checks behind it.
+ */
 void
 session_raw_frame(Session *s, uint8_t version, uint8_t flags,
 				  const void *payload, size_t len)
 {
 	Buf		   *f = new_frame(s);
+	static const uint8_t no_checksum[4] = {0};
 
+	if (flags & DSPLUG_FRAME_SESSION_START)
+		s->session_first = s->nframes - 1;
 	buf_put(f, &version, 1);
 	buf_put(f, &flags, 1);
+	if (version != 1)
+		buf_put(f, no_checksum, sizeof(no_checksum));
 	buf_put(f, payload, len);
+	if (version != 1)
+		wire_frame_seal(f->data, f->len, s->nframes - 1 - s->session_first);
+}
+
+/*
+ * Seal frames again after a test changed them on purpose: each frame but
+ * those of version 1 gets the checksum of its contents as they are now and
+ * of its place in its session, so that the change reaches the checks
+ * behind the checksum.
+ */
+void
+frames_reseal(Buf *frames, size_t n)
+{
+	uint64_t	seqno = 0;
+
+	for (size_t i = 0; i < n; i++)
+	{
+		Buf		   *f = &frames[i];
+
+		if (f->len < DSPLUG_FRAME_HEADER_SIZE_V2)
+			continue;
+		if (f->data[1] & DSPLUG_FRAME_SESSION_START)
+			seqno = 0;
+		if (f->data[0] != 1)
+			wire_frame_seal(f->data, f->len, seqno);
+		seqno++;
+	}
+}
+
+void
+session_reseal(Session *s)
+{
+	frames_reseal(s->frames, s->nframes);
 }
 
 void

@@ -485,25 +485,34 @@ frame_errors(bool zstd)
 	static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 0x12};
 
 	session_init(&s, zstd);
-	session_raw_frame(&s, 1, flags, NULL, 0);
+	session_raw_frame(&s, DSPLUG_WIRE_VERSION, flags, NULL, 0);
 	s.frames[0].len = 0;
 	expect_error(&s, "frame 1: frame of 0 bytes is shorter than the 2-byte frame header");
 
 	session_init(&s, zstd);
-	session_raw_frame(&s, 1, flags, NULL, 0);
+	session_raw_frame(&s, DSPLUG_WIRE_VERSION, flags, NULL, 0);
 	s.frames[0].len = 1;
 	expect_error(&s, "shorter than");
 
 	session_init(&s, zstd);
-	session_raw_frame(&s, 2, flags, junk, sizeof(junk));
-	expect_error(&s, "unsupported wire version 2 (this reader speaks version 1)");
+	session_raw_frame(&s, DSPLUG_WIRE_VERSION, flags, NULL, 0);
+	s.frames[0].len = 4;
+	expect_error(&s, "frame 1: frame of 4 bytes is shorter than the 6-byte frame header of wire version 2");
+
+	/* a later version (same header layout, valid checksum) */
+	session_init(&s, zstd);
+	session_raw_frame(&s, 3, flags, junk, sizeof(junk));
+	expect_error(&s, "unsupported wire version 3 (this reader speaks versions 1 to 2)");
+	session_init(&s, zstd);
+	session_raw_frame(&s, 0, flags, junk, sizeof(junk));
+	expect_error(&s, "unsupported wire version 0 (this reader speaks versions 1 to 2)");
 
 	session_init(&s, zstd);
 	session_raw_frame(&s, 'B', 0, junk, sizeof(junk));
 	expect_error(&s, "pgoutput");
 
 	session_init(&s, zstd);
-	session_raw_frame(&s, 1, flags | 0x84, junk, sizeof(junk));
+	session_raw_frame(&s, DSPLUG_WIRE_VERSION, flags | 0x84, junk, sizeof(junk));
 	expect_error(&s, "unknown frame flags 0x84");
 
 	/* the first frame of a session must say so */
@@ -511,6 +520,7 @@ frame_errors(bool zstd)
 	put_message(&s, false, "p", "x");
 	session_flush(&s);
 	s.frames[0].data[1] &= (uint8_t) ~DSPLUG_FRAME_SESSION_START;
+	session_reseal(&s);
 	expect_error(&s, "must carry the session-start flag");
 
 	/* a session does not switch compression */
@@ -518,6 +528,7 @@ frame_errors(bool zstd)
 	put_commit(&s, 1);
 	session_flush(&s);
 	s.frames[1].data[1] ^= DSPLUG_FRAME_ZSTD;
+	session_reseal(&s);
 	expect_error(&s, zstd ? "frame is not compressed but its session's frames are zstd-compressed" :
 				 "frame is zstd-compressed but its session's frames are not compressed");
 
@@ -525,13 +536,13 @@ frame_errors(bool zstd)
 	if (zstd)
 	{
 		open_txn(&s, true);
-		session_raw_frame(&s, 1, DSPLUG_FRAME_ZSTD, junk, sizeof(junk));
+		session_raw_frame(&s, DSPLUG_WIRE_VERSION, DSPLUG_FRAME_ZSTD, junk, sizeof(junk));
 		expect_error(&s, "frame 2: could not decompress payload");
 	}
 	else
 	{
 		session_init(&s, false);
-		session_raw_frame(&s, 1, flags, junk, sizeof(junk));
+		session_raw_frame(&s, DSPLUG_WIRE_VERSION, flags, junk, sizeof(junk));
 		expect_error(&s, "could not unpack dsplug.Batch from 6 bytes");
 	}
 }
@@ -546,20 +557,20 @@ zstd_errors(void)
 	static const uint8_t skippable[] = {0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0};
 
 	session_init(&s, true);
-	session_raw_frame(&s, 1, flags, NULL, 0);
+	session_raw_frame(&s, DSPLUG_WIRE_VERSION, flags, NULL, 0);
 	expect_error(&s, "compressed payload is empty");
 
 	session_init(&s, true);
-	session_raw_frame(&s, 1, flags, junk, sizeof(junk));
+	session_raw_frame(&s, DSPLUG_WIRE_VERSION, flags, junk, sizeof(junk));
 	expect_error(&s, "could not decompress payload");
 
 	/* a zstd frame header cut short */
 	session_init(&s, true);
-	session_raw_frame(&s, 1, flags, header_only, sizeof(header_only));
+	session_raw_frame(&s, DSPLUG_WIRE_VERSION, flags, header_only, sizeof(header_only));
 	expect_error(&s, "compressed payload is truncated");
 
 	session_init(&s, true);
-	session_raw_frame(&s, 1, flags, skippable, sizeof(skippable));
+	session_raw_frame(&s, DSPLUG_WIRE_VERSION, flags, skippable, sizeof(skippable));
 	expect_error(&s, "compressed payload decompresses to nothing");
 
 	/* a frame cut short at any point, the last frame or a middle one */
@@ -569,6 +580,14 @@ zstd_errors(void)
 		put_commit(&s, 1);
 		session_flush(&s);
 		s.frames[1].len -= cut;
+		expect_error(&s, "checksum mismatch");
+
+		/* signed as cut: zstd sees it */
+		open_txn(&s, true);
+		put_commit(&s, 1);
+		session_flush(&s);
+		s.frames[1].len -= cut;
+		session_reseal(&s);
 		expect_error(&s, "compressed payload is truncated");
 	}
 }
@@ -711,7 +730,8 @@ relation_errors(bool zstd)
 		put_change(&s2, DSPLUG__RECORD__KIND_INSERT, TEST_OID, NULL, 0, row, TEST_NCOLS);
 		session_flush(&s2);
 		session_raw_frame(&s, s2.frames[0].data[0], s2.frames[0].data[1],
-						  s2.frames[0].data + 2, s2.frames[0].len - 2);
+						  s2.frames[0].data + DSPLUG_FRAME_HEADER_SIZE_V2,
+						  s2.frames[0].len - DSPLUG_FRAME_HEADER_SIZE_V2);
 		session_free(&s2);
 		expect_error(&s, "frame 3: record 1 (insert of relation 16384): relation was not described");
 	}

@@ -8,7 +8,9 @@
  * crash, a hang, an out-of-bounds access (the sanitizers watch) or a leak
  * (the counting allocator watches).  Valid sessions of every value kind
  * are mutated the ways transports and bugs damage data: bit flips, lost
- * and extra bytes, cut frames, and frames lost, repeated or reordered.
+ * and extra bytes, cut frames, and frames lost, repeated or reordered;
+ * most mutated sessions are given valid checksums again, so that what is
+ * behind the checksum is fuzzed too.
  * Then every allocation of a valid read is made to fail in turn.
  *
  * regress/unit/test_fuzz.c
@@ -284,6 +286,14 @@ fuzz_sessions(Session *corpus, size_t ncorpus, long iterations)
 		frames_copy(&fr, &corpus[rnd_below(ncorpus)]);
 		for (size_t m = rnd_below(3) + 1; m > 0; m--)
 			mutate(&fr);
+
+		/*
+		 * Mostly past the checksum, which refuses all of the damage above
+		 * but repeated session starts (test_checksum.c): what is behind it
+		 * must hold on its own, against bugs that sign bad frames.
+		 */
+		if (rnd_below(4) != 0)
+			frames_reseal(fr.f, fr.n);
 		wire_decoder_reset(dec);
 		if (feed(dec, &fr))
 			passed++;

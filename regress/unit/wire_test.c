@@ -106,6 +106,7 @@ main(int argc, char **argv)
 	test_text();
 	test_decode();
 	test_errors();
+	test_checksum();
 	test_fuzz(seed, iterations);
 
 	printf("wire_test: %ld checks, %ld failed (fuzz seed %lu, %ld iterations)\n",

@@ -87,7 +87,9 @@ extern void buf_free(Buf *b);
 typedef struct Session
 {
 	bool		zstd;
+	uint8_t		version;		/* wire version written: the newest */
 	bool		started;
+	size_t		session_first;	/* frames[] index of the session start */
 	ZSTD_CCtx  *cctx;
 	Buf			batch;
 	Buf		   *frames;
@@ -100,6 +102,8 @@ extern void session_free(Session *s);
 extern void session_flush(Session *s);
 extern void session_raw_frame(Session *s, uint8_t version, uint8_t flags,
 							  const void *payload, size_t len);
+extern void session_reseal(Session *s);
+extern void frames_reseal(Buf *frames, size_t n);
 
 extern void put_begin(Session *s, uint32_t xid, uint64_t lsn, int64_t time);
 extern void put_commit(Session *s, uint64_t end_lsn);
@@ -151,5 +155,6 @@ extern void test_text(void);
 extern void test_decode(void);
 extern void test_errors(void);
 extern void test_fuzz(unsigned long seed, long iterations);
+extern void test_checksum(void);
 
 #endif							/* WIRE_TEST_H */
