@@ -30,28 +30,7 @@
 
 #include "source/source.h"
 #include "wire_text.h"
-
-/* PostgreSQL type oids (pg_type.dat) the wire has typed kinds for */
-#define BOOLOID			16
-#define BYTEAOID		17
-#define NAMEOID			19
-#define INT8OID			20
-#define INT2OID			21
-#define INT4OID			23
-#define TEXTOID			25
-#define JSONOID			114
-#define FLOAT4OID		700
-#define FLOAT8OID		701
-#define BPCHAROID		1042
-#define VARCHAROID		1043
-#define DATEOID			1082
-#define TIMEOID			1083
-#define TIMESTAMPOID	1114
-#define TIMESTAMPTZOID	1184
-#define INTERVALOID		1186
-#define NUMERICOID		1700
-#define UUIDOID			2950
-#define JSONBOID		3802
+#include "wire_types.h"
 
 /* numeric_send's sign word */
 #define NUMERIC_POS		0x0000
@@ -115,8 +94,6 @@ static bool decode_value(TableCopy *tc, Dsplug__Kind kind, uint32_t typoid,
 						 const uint8_t *p, int32_t len, Dsplug__Value *v);
 static bool decode_array(TableCopy *tc, const Dsplug__Column *col,
 						 const uint8_t *p, int32_t len, Dsplug__Value *v);
-static Dsplug__Kind type_kind(uint32_t typoid);
-static bool is_text_type(uint32_t typoid);
 static char *publications_array(const char *names);
 static void *arena_alloc(Arena *a, size_t size);
 static void arena_reset(Arena *a);
@@ -274,7 +251,7 @@ source_read_row(PGconn *conn, const Dsplug__Relation *rel,
 	}
 	snprintf(oid, sizeof(oid), "%u", rel->oid);
 	params[nparams] = oid;
-	types[nparams] = 26;		/* OIDOID */
+	types[nparams] = OIDOID;
 	nparams++;
 	snprintf(num, sizeof(num), "$%d", nparams);
 	sqlbuf_add(&sql, "(dsplug_r.tableoid = ");
@@ -493,18 +470,11 @@ source_describe(PGconn *conn, const SourceTables *published, int row,
 		col->not_null = PQgetvalue(res, i, 4)[0] == 't';
 		col->primary_key = PQgetvalue(res, i, 7)[0] == 't';
 		col->key = PQgetvalue(res, i, 8)[0] == 't';
-		col->kind = type_kind(typoid);
-		col->element_kind = DSPLUG__KIND__KIND_TEXT;
-
-		/* encode_describe's rule: arrays of typed kinds or character types */
-		if (col->kind == DSPLUG__KIND__KIND_TEXT && !is_text_type(typoid) &&
-			is_array && elem != 0 &&
-			(type_kind(elem) != DSPLUG__KIND__KIND_TEXT || is_text_type(elem)))
-		{
-			col->kind = DSPLUG__KIND__KIND_ARRAY;
-			col->element_kind = type_kind(elem);
+		/* the plugin's kinds, from the one table (proto/wire_types.h) */
+		col->kind = wire_column_kind(typoid, is_array ? elem : 0,
+									 &col->element_kind);
+		if (col->kind == DSPLUG__KIND__KIND_ARRAY)
 			col->element_type_oid = elem;
-		}
 		out->cols[i] = col;
 	}
 	out->rel.n_columns = (size_t) n;
@@ -669,7 +639,8 @@ select_list(PGconn *conn, TableCopy *tc, WireText *sql)
 		if (c > 0)
 			sqlbuf_add(sql, ", ");
 		tc->array_text[c] = -1;
-		if (col->kind == DSPLUG__KIND__KIND_TEXT && !is_text_type(col->type_oid))
+		if (col->kind == DSPLUG__KIND__KIND_TEXT &&
+			!wire_type_is_character(col->type_oid))
 		{
 			/* the output function's text, NULL kept NULL */
 			sqlbuf_add(sql, "CASE WHEN pg_catalog.num_nulls(");
@@ -1135,54 +1106,6 @@ bad:
 	error_set(EXIT_RUNTIME, "could not copy table %s: unexpected binary array in column \"%s\"",
 			  tc->what, col->name);
 	return false;
-}
-
-/* WIRE.md's kinds by type, as plugin/encode.c assigns them */
-static Dsplug__Kind
-type_kind(uint32_t typoid)
-{
-	switch (typoid)
-	{
-		case INT2OID:
-		case INT4OID:
-		case INT8OID:
-			return DSPLUG__KIND__KIND_INT;
-		case FLOAT4OID:
-			return DSPLUG__KIND__KIND_FLOAT4;
-		case FLOAT8OID:
-			return DSPLUG__KIND__KIND_FLOAT8;
-		case BOOLOID:
-			return DSPLUG__KIND__KIND_BOOL;
-		case BYTEAOID:
-			return DSPLUG__KIND__KIND_BYTEA;
-		case NUMERICOID:
-			return DSPLUG__KIND__KIND_NUMERIC;
-		case DATEOID:
-			return DSPLUG__KIND__KIND_DATE;
-		case TIMEOID:
-			return DSPLUG__KIND__KIND_TIME;
-		case TIMESTAMPOID:
-			return DSPLUG__KIND__KIND_TIMESTAMP;
-		case TIMESTAMPTZOID:
-			return DSPLUG__KIND__KIND_TIMESTAMPTZ;
-		case UUIDOID:
-			return DSPLUG__KIND__KIND_UUID;
-		case JSONOID:
-		case JSONBOID:
-			return DSPLUG__KIND__KIND_JSON;
-		case INTERVALOID:
-			return DSPLUG__KIND__KIND_INTERVAL;
-		default:
-			return DSPLUG__KIND__KIND_TEXT;
-	}
-}
-
-/* The character types: their bytes travel, not an output function's text */
-static bool
-is_text_type(uint32_t typoid)
-{
-	return typoid == TEXTOID || typoid == VARCHAROID || typoid == BPCHAROID ||
-		typoid == NAMEOID;
 }
 
 /*
