@@ -51,10 +51,30 @@ typedef struct BatchFields
 
 static BatchFields fields;
 
+/*
+ * A protobuf-c output buffer over the room reserved for one message in a
+ * StringInfo.  protobuf_c_message_pack() writes wherever it is pointed,
+ * trusting protobuf_c_message_get_packed_size(); packing through this
+ * buffer instead means a disagreement between the two cannot write past
+ * the reservation: the bytes that do not fit are dropped and the message
+ * fails with an ERROR once protobuf-c has returned (never from inside it,
+ * which holds no PostgreSQL resources to clean up but is not ours to
+ * longjmp out of).
+ */
+typedef struct BoundedBuffer
+{
+	ProtobufCBuffer base;
+	char	   *p;
+	const char *end;
+	bool		overrun;
+} BoundedBuffer;
+
 static uint32 batch_field(const char *name);
 static void put_varint(StringInfo buf, uint64 value);
 static void put_message(StringInfo buf, uint32 field,
 						const ProtobufCMessage *msg);
+static void bounded_append(ProtobufCBuffer *buffer, size_t len,
+						   const uint8_t *data);
 static void batch_flush(LogicalDecodingContext *ctx, bool last_write);
 static StringInfo batch_room(LogicalDecodingContext *ctx);
 static void batch_counted(DsplugBatch *batch, bool data_record);
@@ -407,11 +427,16 @@ put_varint(StringInfo buf, uint64 value)
 	buf->data[buf->len] = '\0';
 }
 
-/* Append msg as a length-delimited field. */
+/*
+ * Append msg as a length-delimited field: its size is computed, the room
+ * reserved, and the message packed within exactly that room.
+ */
 static void
 put_message(StringInfo buf, uint32 field, const ProtobufCMessage *msg)
 {
 	size_t		size = protobuf_c_message_get_packed_size(msg);
+	BoundedBuffer out;
+	size_t		packed;
 
 	put_varint(buf, ((uint64) field << 3) | PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED);
 	put_varint(buf, size);
@@ -421,7 +446,29 @@ put_message(StringInfo buf, uint32 field, const ProtobufCMessage *msg)
 				 errmsg("dsplug record of %zu bytes is too large to send", size),
 				 errdetail("A single row must encode to less than 1 GB.")));
 	enlargeStringInfo(buf, (int) size);
-	protobuf_c_message_pack(msg, (uint8_t *) buf->data + buf->len);
+
+	out.base.append = bounded_append;
+	out.p = buf->data + buf->len;
+	out.end = out.p + size;
+	out.overrun = false;
+	packed = protobuf_c_message_pack_to_buffer(msg, &out.base);
+	if (out.overrun || packed != size)
+		elog(ERROR, "dsplug: %s packed to %zu bytes, sized %zu",
+			 msg->descriptor->name, packed, size);
 	buf->len += size;
 	buf->data[buf->len] = '\0';
+}
+
+static void
+bounded_append(ProtobufCBuffer *buffer, size_t len, const uint8_t *data)
+{
+	BoundedBuffer *out = (BoundedBuffer *) buffer;
+
+	if (out->overrun || len > (size_t) (out->end - out->p))
+	{
+		out->overrun = true;
+		return;
+	}
+	memcpy(out->p, data, len);
+	out->p += len;
 }

@@ -13,6 +13,12 @@
  * descriptors, so proto/dsplug.proto remains the only definition, and every
  * regression test decodes this output with protobuf-c.
  *
+ * Compute, check, then write: a record's size is computed in full before
+ * its first byte is written, and every write goes through a RowWriter that
+ * knows the end of the room reserved for it and raises an ERROR before a
+ * byte would land past it.  A sizing mistake therefore fails the change
+ * cleanly instead of corrupting the walsender's memory.
+ *
  * Values are taken from the Datums without copies where possible (text,
  * bytea and uuid bytes are written straight from the detoasted datum).
  * Sub-messages (numeric, interval, array) and jsonb text are first written
@@ -86,6 +92,16 @@ typedef struct EncValue
 	size_t		size;			/* encoded size of the Value message */
 } EncValue;
 
+/*
+ * Where the next byte goes, and the end of the room that was sized for
+ * what is being written: nothing is ever written at or past end.
+ */
+typedef struct RowWriter
+{
+	char	   *p;
+	const char *end;
+} RowWriter;
+
 /* Scratch space for one change. */
 typedef struct RowScratch
 {
@@ -109,9 +125,13 @@ static void set_scratch(EncValue *ev, uint32 field, RowScratch *scratch,
 						size_t start);
 static void set_varint(EncValue *ev, uint32 field, uint64 v);
 static void finish_value(EncValue *ev);
+static size_t value_size(const EncValue *ev);
 static size_t tuple_size(const EncValue *values, int n);
-static char *write_tuple(char *p, const EncValue *values, int n,
-						 const RowScratch *scratch);
+static void write_tuple(RowWriter *w, const EncValue *values, int n,
+						size_t size, const RowScratch *scratch);
+static void write_value(RowWriter *w, const EncValue *ev,
+						const RowScratch *scratch);
+static void writer_overrun(const RowWriter *w, size_t need) pg_attribute_noreturn();
 static StringInfo scratch_buf(RowScratch *scratch);
 
 /* protobuf wire primitives */
@@ -138,6 +158,38 @@ put_varint(char *p, uint64 v)
 	}
 	*p++ = (char) v;
 	return p;
+}
+
+/* Room for need more bytes, or an ERROR before anything is written. */
+static inline void
+w_room(const RowWriter *w, size_t need)
+{
+	if (unlikely(need > (size_t) (w->end - w->p)))
+		writer_overrun(w, need);
+}
+
+static inline void
+w_varint(RowWriter *w, uint64 v)
+{
+	w_room(w, varint_size(v));
+	w->p = put_varint(w->p, v);
+}
+
+/* A fixed32 or fixed64 payload, little-endian. */
+static inline void
+w_fixed(RowWriter *w, uint64 v, int nbytes)
+{
+	w_room(w, nbytes);
+	for (int b = 0; b < nbytes; b++)
+		*w->p++ = (char) (v >> (8 * b));
+}
+
+static inline void
+w_bytes(RowWriter *w, const char *data, size_t len)
+{
+	w_room(w, len);
+	memcpy(w->p, data, len);
+	w->p += len;
 }
 
 static inline uint64
@@ -250,8 +302,7 @@ encode_change(DsplugRelation *entry, Dsplug__Record__KindCase kind,
 	size_t		record_size;
 	size_t		total;
 	uint32		kind_field;
-	char	   *p;
-	char	   *start;
+	RowWriter	w;
 
 	switch (kind)
 	{
@@ -268,7 +319,7 @@ encode_change(DsplugRelation *entry, Dsplug__Record__KindCase kind,
 			elog(ERROR, "dsplug: record kind %d is not a row change", (int) kind);
 	}
 
-	/* size everything first: each message's length precedes it */
+	/* size everything first: each message's length precedes it ... */
 	change_size = varint_size(tag(fields.change_relation, PROTOBUF_C_WIRE_TYPE_VARINT)) +
 		varint_size(entry->description.oid);
 	if (oldtuple != NULL)
@@ -300,46 +351,57 @@ encode_change(DsplugRelation *entry, Dsplug__Record__KindCase kind,
 				 errdetail("A single row must encode to less than 1 GB.")));
 	enlargeStringInfo(buf, (int) total);
 
-	start = p = buf->data + buf->len;
-	p = put_varint(p, tag(records_field, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED));
-	p = put_varint(p, record_size);
-	p = put_varint(p, tag(kind_field, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED));
-	p = put_varint(p, change_size);
-	p = put_varint(p, tag(fields.change_relation, PROTOBUF_C_WIRE_TYPE_VARINT));
-	p = put_varint(p, entry->description.oid);
+	/* then write, within exactly the room computed */
+	w.p = buf->data + buf->len;
+	w.end = w.p + total;
+	w_varint(&w, tag(records_field, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED));
+	w_varint(&w, record_size);
+	w_varint(&w, tag(kind_field, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED));
+	w_varint(&w, change_size);
+	w_varint(&w, tag(fields.change_relation, PROTOBUF_C_WIRE_TYPE_VARINT));
+	w_varint(&w, entry->description.oid);
 	if (oldtuple != NULL)
 	{
-		p = put_varint(p, tag(fields.change_old, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED));
-		p = put_varint(p, old_size);
-		p = write_tuple(p, oldvals, entry->ncolumns, &scratch);
+		w_varint(&w, tag(fields.change_old, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED));
+		w_varint(&w, old_size);
+		write_tuple(&w, oldvals, entry->ncolumns, old_size, &scratch);
 	}
 	if (newtuple != NULL)
 	{
-		p = put_varint(p, tag(fields.change_new, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED));
-		p = put_varint(p, new_size);
-		p = write_tuple(p, newvals, entry->ncolumns, &scratch);
+		w_varint(&w, tag(fields.change_new, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED));
+		w_varint(&w, new_size);
+		write_tuple(&w, newvals, entry->ncolumns, new_size, &scratch);
 	}
 	if (TransactionIdIsValid(xid))
 	{
-		p = put_varint(p, tag(fields.record_xid, PROTOBUF_C_WIRE_TYPE_VARINT));
-		p = put_varint(p, xid);
+		w_varint(&w, tag(fields.record_xid, PROTOBUF_C_WIRE_TYPE_VARINT));
+		w_varint(&w, xid);
 	}
-	if ((size_t) (p - start) != total)
+	if (w.p != w.end)
 		elog(ERROR, "dsplug: encoded %zu bytes for a record sized %zu",
-			 (size_t) (p - start), total);
+			 total - (size_t) (w.end - w.p), total);
 	buf->len += total;
 	buf->data[buf->len] = '\0';
 }
 
 /*
  * Size every sent column of a row.  Returns the number of values (the
- * entry's sent columns); *values is allocated in the current context.
+ * entry's sent columns, possibly none: a table without columns, or whose
+ * columns are all dropped); *values is allocated in the current context,
+ * one element per value and nothing more, or NULL when there are none.
  */
 static int
 tuple_values(DsplugRelation *entry, TupleTableSlot *slot, RowScratch *scratch,
 			 EncValue **values)
 {
-	EncValue   *vals = palloc(sizeof(EncValue) * Max(entry->ncolumns, 1));
+	EncValue   *vals = NULL;
+
+	if (entry->ncolumns == 0)
+	{
+		*values = NULL;
+		return 0;
+	}
+	vals = palloc(sizeof(EncValue) * entry->ncolumns);
 
 	/* the slot also supplies attmissingval for rows older than a column */
 	slot_getallattrs(slot);
@@ -688,6 +750,7 @@ array_of(const DsplugColumn *col, Datum datum, RowScratch *scratch,
 	StringInfo	sb;
 	size_t		start;
 	size_t		content = 0;
+	RowWriter	w;
 
 	if (ARR_NDIM(arr) > 1 || (ARR_NDIM(arr) == 1 && ARR_LBOUND(arr)[0] != 1))
 		return false;
@@ -698,7 +761,7 @@ array_of(const DsplugColumn *col, Datum datum, RowScratch *scratch,
 						  &elems, &nulls, &n);
 
 	/* elements' own sub-messages go to the scratch buffer first */
-	evs = palloc(sizeof(EncValue) * Max(n, 1));
+	evs = (n > 0) ? palloc(sizeof(EncValue) * n) : NULL;
 	for (int i = 0; i < n; i++)
 	{
 		if (nulls[i])
@@ -712,20 +775,28 @@ array_of(const DsplugColumn *col, Datum datum, RowScratch *scratch,
 			varint_size(evs[i].size) + evs[i].size;
 	}
 
+	/* the elements, within exactly the room computed */
 	sb = scratch_buf(scratch);
+	if (content >= (size_t) (MaxAllocSize - sb->len - 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("dsplug array value of %zu bytes is too large to send",
+						content)));
 	enlargeStringInfo(sb, (int) content);
 	start = sb->len;
+	w.p = sb->data + start;
+	w.end = w.p + content;
+	for (int i = 0; i < n; i++)
 	{
-		char	   *p = sb->data + start;
-
-		for (int i = 0; i < n; i++)
-		{
-			p = put_varint(p, tag(fields.array_elements, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED));
-			p = put_varint(p, evs[i].size);
-			p = write_tuple(p, &evs[i], 0, scratch);
-		}
-		sb->len = p - sb->data;
+		w_varint(&w, tag(fields.array_elements, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED));
+		w_varint(&w, evs[i].size);
+		write_value(&w, &evs[i], scratch);
 	}
+	if (w.p != w.end)
+		elog(ERROR, "dsplug: encoded %zu bytes for an array sized %zu",
+			 content - (size_t) (w.end - w.p), content);
+	sb->len += content;
+	sb->data[sb->len] = '\0';
 	set_scratch(ev, fields.value_by_kind[DSPLUG__KIND__KIND_ARRAY], scratch, start);
 	return true;
 }
@@ -765,8 +836,18 @@ set_varint(EncValue *ev, uint32 field, uint64 v)
 static void
 finish_value(EncValue *ev)
 {
-	size_t		size = varint_size(tag(ev->field, ev->wiretype));
+	ev->size = value_size(ev);
+}
 
+/* The encoded size of a Value message holding ev: empty for NULL. */
+static size_t
+value_size(const EncValue *ev)
+{
+	size_t		size;
+
+	if (ev->field == 0)
+		return 0;
+	size = varint_size(tag(ev->field, ev->wiretype));
 	switch (ev->wiretype)
 	{
 		case PROTOBUF_C_WIRE_TYPE_VARINT:
@@ -782,7 +863,7 @@ finish_value(EncValue *ev)
 			size += varint_size(ev->len) + ev->len;
 			break;
 	}
-	ev->size = size;
+	return size;
 }
 
 /* Encoded size of a Tuple's content: one values element per value. */
@@ -799,50 +880,72 @@ tuple_size(const EncValue *values, int n)
 }
 
 /*
- * Write a Tuple's content (n values, each as a values element), or with
- * n == 0 the content of the single Value *values.  Returns the position
- * after what was written.
+ * Write a Tuple's content: n values (none for a relation without columns),
+ * each as a values element, size bytes in all as tuple_size computed.
  */
-static char *
-write_tuple(char *p, const EncValue *values, int n, const RowScratch *scratch)
+static void
+write_tuple(RowWriter *w, const EncValue *values, int n, size_t size,
+			const RowScratch *scratch)
 {
-	int			count = (n == 0) ? 1 : n;
+	const char *start = w->p;
 
-	for (int i = 0; i < count; i++)
+	w_room(w, size);
+	for (int i = 0; i < n; i++)
 	{
-		const EncValue *ev = &values[i];
-
-		if (n > 0)
-		{
-			p = put_varint(p, tag(fields.tuple_values, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED));
-			p = put_varint(p, ev->size);
-		}
-		if (ev->field == 0)
-			continue;			/* NULL: an empty Value */
-
-		p = put_varint(p, tag(ev->field, ev->wiretype));
-		switch (ev->wiretype)
-		{
-			case PROTOBUF_C_WIRE_TYPE_VARINT:
-				p = put_varint(p, ev->scalar);
-				break;
-			case PROTOBUF_C_WIRE_TYPE_32BIT:
-				for (int b = 0; b < 4; b++)
-					*p++ = (char) (ev->scalar >> (8 * b));
-				break;
-			case PROTOBUF_C_WIRE_TYPE_64BIT:
-				for (int b = 0; b < 8; b++)
-					*p++ = (char) (ev->scalar >> (8 * b));
-				break;
-			default:
-				p = put_varint(p, ev->len);
-				memcpy(p, ev->data ? ev->data : scratch->buf.data + ev->scratch_off,
-					   ev->len);
-				p += ev->len;
-				break;
-		}
+		w_varint(w, tag(fields.tuple_values, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED));
+		w_varint(w, values[i].size);
+		write_value(w, &values[i], scratch);
 	}
-	return p;
+	if ((size_t) (w->p - start) != size)
+		elog(ERROR, "dsplug: encoded %zu bytes for a tuple sized %zu",
+			 (size_t) (w->p - start), size);
+}
+
+/*
+ * Write the content of one Value message: nothing for NULL.  The value's
+ * size is computed again from what is about to be written and must be the
+ * size its message was announced with.
+ */
+static void
+write_value(RowWriter *w, const EncValue *ev, const RowScratch *scratch)
+{
+	size_t		size = value_size(ev);
+
+	if (size != ev->size)
+		elog(ERROR, "dsplug: value of %zu bytes was sized %zu", size, ev->size);
+	w_room(w, size);
+	if (ev->field == 0)
+		return;
+
+	w_varint(w, tag(ev->field, ev->wiretype));
+	switch (ev->wiretype)
+	{
+		case PROTOBUF_C_WIRE_TYPE_VARINT:
+			w_varint(w, ev->scalar);
+			break;
+		case PROTOBUF_C_WIRE_TYPE_32BIT:
+			w_fixed(w, ev->scalar, 4);
+			break;
+		case PROTOBUF_C_WIRE_TYPE_64BIT:
+			w_fixed(w, ev->scalar, 8);
+			break;
+		default:
+			w_varint(w, ev->len);
+			w_bytes(w, ev->data ? ev->data : scratch->buf.data + ev->scratch_off,
+					ev->len);
+			break;
+	}
+}
+
+/*
+ * A write that does not fit the room its record was sized for: a bug in
+ * this file, reported before the byte is written.
+ */
+static void
+writer_overrun(const RowWriter *w, size_t need)
+{
+	elog(ERROR, "dsplug: encoder wrote past its computed size (%zu bytes needed, %zu left)",
+		 need, (size_t) (w->end - w->p));
 }
 
 /* The change's scratch buffer, created on first use. */

@@ -38,6 +38,14 @@
  * PostgreSQL refuses updates and deletes of a table whose publication
  * publishes them, so only inserts arrive, and are appended.
  *
+ * Relations without columns (CREATE TABLE t (), every column dropped, or
+ * only generated columns) still have rows, and SQLite tables need a
+ * column: such a table is created with the one column _dsplug_no_columns,
+ * always NULL, and holds one row per source row (INSERT ... DEFAULT
+ * VALUES).  Under FULL an update changes nothing and a delete removes one
+ * row, as every row equals the old row.  A column the source adds later is
+ * added next to the placeholder.
+ *
  * Schema changes.  A description with a column the table lacks adds it
  * (ALTER TABLE ADD COLUMN).  A column the description no longer has
  * (dropped on the source) is kept and no longer written: new rows have
@@ -95,6 +103,7 @@ static void sql_param(SqliteSink *s, int n);
 static Stmt *get_stmt(SqliteSink *s, Table *t, StmtOp op,
 					  const uint8_t *write, const uint8_t *match);
 static bool build_stmt(SqliteSink *s, Table *t, Stmt *st);
+static bool writes_any(const Table *t, const Stmt *st);
 static bool bind_value(SqliteSink *s, sqlite3_stmt *stmt, int param,
 					   const Dsplug__Value *value, const TableColumn *col);
 static bool run_change(SqliteSink *s, Table *t, StmtOp op,
@@ -726,6 +735,18 @@ get_stmt(SqliteSink *s, Table *t, StmtOp op, const uint8_t *write,
 
 #define WRITES(st, c)	((st)->write == NULL || (st)->write[c])
 
+/* Does the statement write any column?  (Not for a relation without any.) */
+static bool
+writes_any(const Table *t, const Stmt *st)
+{
+	for (int c = 0; c < t->ncols; c++)
+	{
+		if (WRITES(st, c))
+			return true;
+	}
+	return false;
+}
+
 /* Write and prepare the SQL of a statement (see StmtOp). */
 static bool
 build_stmt(SqliteSink *s, Table *t, Stmt *st)
@@ -741,6 +762,12 @@ build_stmt(SqliteSink *s, Table *t, Stmt *st)
 		case OP_INSERT:
 			sql_add(s, "INSERT INTO ");
 			sql_ident(s, t->name);
+			if (st->op == OP_INSERT && !writes_any(t, st))
+			{
+				/* a relation without columns: a row of NULLs */
+				sql_add(s, " DEFAULT VALUES");
+				break;
+			}
 			sql_add(s, " (");
 			for (int c = 0; c < t->ncols; c++)
 			{
@@ -818,10 +845,11 @@ build_stmt(SqliteSink *s, Table *t, Stmt *st)
 			}
 			if (first)
 			{
-				/* nothing written (all unchanged TOAST): a no-op update */
-				sql_ident(s, t->cols[0].name);
-				sql_add(s, " = ");
-				sql_ident(s, t->cols[0].name);
+				/*
+				 * nothing written (all unchanged TOAST, or no columns): a
+				 * no-op update, which still counts the row it finds
+				 */
+				sql_add(s, "rowid = rowid");
 			}
 			/* FALLTHROUGH */
 		case OP_DELETE:

@@ -28,6 +28,12 @@ static bool alter_table(SqliteSink *s, const Table *t, bool known_columns,
 static bool rebuild_table(SqliteSink *s, const Table *t);
 static const char *column_type(Dsplug__Kind kind);
 
+/*
+ * The one column of a table made for a relation without columns (SQLite
+ * needs at least one): always NULL; its rows stand for the source's rows.
+ */
+#define NO_COLUMNS_PLACEHOLDER	"_dsplug_no_columns"
+
 /* The statements of schema_stmts[], prepared once by lite_prepare_schema */
 typedef enum SchemaStmt
 {
@@ -305,7 +311,10 @@ table_exists(SqliteSink *s, const char *name, bool *exists)
 	return true;
 }
 
-/* CREATE TABLE with the description's columns and key. */
+/*
+ * CREATE TABLE with the description's columns and key, or with only the
+ * placeholder column for a relation without columns.
+ */
 static bool
 create_table(SqliteSink *s, const Table *t)
 {
@@ -315,6 +324,11 @@ create_table(SqliteSink *s, const Table *t)
 	sql_add(s, "CREATE TABLE ");
 	sql_ident(s, t->name);
 	sql_add(s, " (");
+	if (t->ncols == 0)
+	{
+		sql_ident(s, NO_COLUMNS_PLACEHOLDER);
+		sql_add(s, " INTEGER");
+	}
 	for (int c = 0; c < t->ncols; c++)
 	{
 		if (c > 0)
