@@ -267,7 +267,7 @@ spool_read(Spool *s, Dsplug__Relation **rel, Dsplug__Batch **batch)
 		if (*batch != NULL)
 			return SPOOL_BATCH_ENTRY;
 	}
-	error_set(EXIT_RUNTIME, "could not read spool file of transaction %u: an entry of %zu bytes does not unpack (out of memory?)",
+	error_set(RESULT_RUNTIME, "could not read spool file of transaction %u: an entry of %zu bytes does not unpack (out of memory?)",
 			  s->xid, len);
 	return SPOOL_ERROR;
 }
@@ -287,14 +287,14 @@ spool_open_file(Spool *s)
 	fd = mkstemp(path);
 	if (fd < 0)
 	{
-		error_set(EXIT_RUNTIME, "could not create spool file \"%s\": %s",
+		error_set(RESULT_RUNTIME, "could not create spool file \"%s\": %s",
 				  path, strerror(errno));
 		free(path);
 		return false;
 	}
 	if (unlink(path) != 0 || (s->file = fdopen(fd, "w+b")) == NULL)
 	{
-		error_set(EXIT_RUNTIME, "could not create spool file \"%s\": %s",
+		error_set(RESULT_RUNTIME, "could not create spool file \"%s\": %s",
 				  path, strerror(errno));
 		close(fd);
 		free(path);
@@ -312,7 +312,7 @@ spool_put(Spool *s, char kind, const ProtobufCMessage *msg)
 
 	if (len > UINT32_MAX)
 	{
-		error_set(EXIT_RUNTIME, "could not write spool file of transaction %u: an entry of %zu bytes is too large",
+		error_set(RESULT_RUNTIME, "could not write spool file of transaction %u: an entry of %zu bytes is too large",
 				  s->xid, len);
 		return false;
 	}
@@ -340,7 +340,7 @@ spool_put(Spool *s, char kind, const ProtobufCMessage *msg)
 static bool
 spool_fail(Spool *s, const char *what)
 {
-	error_set(EXIT_RUNTIME, "could not %s spool file of transaction %u in \"%s\": %s",
+	error_set(RESULT_RUNTIME, "could not %s spool file of transaction %u in \"%s\": %s",
 			  what, s->xid, s->dir,
 			  errno != 0 ? strerror(errno) : "unexpected end of file");
 	return false;

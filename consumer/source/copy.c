@@ -128,9 +128,8 @@ get64(const uint8_t *p)
  * functions' output, as binary COPY gives).  *row is NULL when no such row
  * exists now; otherwise it, and the values it points to, belong to
  * *reader (created on first use, freed by source_read_row_free) and are
- * valid until the next read.  false after error_set; *retryable then
- * tells a lost connection or a server failure worth retrying from one
- * that would fail again.
+ * valid until the next read.  false after error_set(): RESULT_RETRY for a
+ * lost connection or a server failure worth retrying.
  *
  * The row is read from rel itself (a row of an inheritance child is not
  * rel's: the child is published on its own), or from its partitions when
@@ -142,8 +141,7 @@ get64(const uint8_t *p)
 bool
 source_read_row(PGconn *conn, const Dsplug__Relation *rel,
 				  const Dsplug__Relation *want, const Dsplug__Tuple *key,
-				  RowReader **reader, const Dsplug__Tuple **row,
-				  bool *retryable)
+				  RowReader **reader, const Dsplug__Tuple **row)
 {
 	RowReader  *rr = *reader;
 	WireText	sql;
@@ -158,7 +156,6 @@ source_read_row(PGconn *conn, const Dsplug__Relation *rel,
 	bool		ok = false;
 
 	*row = NULL;
-	*retryable = false;
 	if (rr == NULL)
 	{
 		rr = xmalloc(sizeof(RowReader));
@@ -218,7 +215,7 @@ source_read_row(PGconn *conn, const Dsplug__Relation *rel,
 		if (v == NULL || v->kind_case == DSPLUG__VALUE__KIND__NOT_SET ||
 			v->kind_case == DSPLUG__VALUE__KIND_UNCHANGED_TOAST)
 		{
-			error_set(EXIT_TARGET, "could not read a row of table %s: the change does not carry its key column \"%s\"",
+			error_set(RESULT_TARGET, "could not read a row of table %s: the change does not carry its key column \"%s\"",
 					  rr->what, col->name);
 			goto done;
 		}
@@ -226,7 +223,7 @@ source_read_row(PGconn *conn, const Dsplug__Relation *rel,
 		if (!wire_text_append_value(&texts[nparams], v, col))
 		{
 			wire_text_free(&texts[nparams]);
-			error_set(EXIT_RUNTIME, "could not read a row of table %s: out of memory", rr->what);
+			error_set(RESULT_RUNTIME, "could not read a row of table %s: out of memory", rr->what);
 			goto done;
 		}
 		ntexts++;
@@ -246,7 +243,7 @@ source_read_row(PGconn *conn, const Dsplug__Relation *rel,
 	}
 	if (nparams == 0)
 	{
-		error_set(EXIT_TARGET, "could not read a row of table %s: it has no primary key", rr->what);
+		error_set(RESULT_TARGET, "could not read a row of table %s: it has no primary key", rr->what);
 		goto done;
 	}
 	snprintf(oid, sizeof(oid), "%u", rel->oid);
@@ -265,15 +262,15 @@ source_read_row(PGconn *conn, const Dsplug__Relation *rel,
 	{
 		const char *sqlstate = PQresultErrorField(rr->res, PG_DIAG_SQLSTATE);
 
-		*retryable = sqlstate == NULL || source_retryable_sqlstate(sqlstate);
-		error_set(*retryable ? EXIT_RUNTIME : EXIT_SERVER,
+		error_set(sqlstate == NULL || source_retryable_sqlstate(sqlstate) ?
+				  RESULT_RETRY : RESULT_SERVER,
 				  "could not read a row of table %s: %s", rr->what,
 				  PQresultErrorMessage(rr->res));
 		goto done;
 	}
 	if (PQntuples(rr->res) > 1 || PQnfields(rr->res) != rr->tc.nfields)
 	{
-		error_set(EXIT_TARGET, "could not read a row of table %s: %d rows of %d fields for one key",
+		error_set(RESULT_TARGET, "could not read a row of table %s: %d rows of %d fields for one key",
 				  rr->what, PQntuples(rr->res), PQnfields(rr->res));
 		goto done;
 	}
@@ -347,13 +344,13 @@ source_published_tables(PGconn *conn, const char *publications,
 					   1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
-		error_set(EXIT_RUNTIME, "could not list the publications: %s",
+		error_set(RESULT_RETRY, "could not list the publications: %s",
 				  PQresultErrorMessage(res));
 		goto error;
 	}
 	if (PQntuples(res) > 0)
 	{
-		error_set(EXIT_SERVER, "could not copy the published tables: publication \"%s\" does not exist",
+		error_set(RESULT_SERVER, "could not copy the published tables: publication \"%s\" does not exist",
 				  PQgetvalue(res, 0, 0));
 		goto error;
 	}
@@ -373,7 +370,7 @@ source_published_tables(PGconn *conn, const char *publications,
 					   2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
-		error_set(EXIT_RUNTIME, "could not list the published tables: %s",
+		error_set(RESULT_RETRY, "could not list the published tables: %s",
 				  PQresultErrorMessage(res));
 		goto error;
 	}
@@ -427,7 +424,7 @@ source_describe(PGconn *conn, const SourceTables *published, int row,
 					   2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
-		error_set(EXIT_RUNTIME, "could not describe table \"%s\".\"%s\": %s",
+		error_set(RESULT_RETRY, "could not describe table \"%s\".\"%s\": %s",
 				  schema, name, PQresultErrorMessage(res));
 		PQclear(res);
 		return false;
@@ -577,7 +574,7 @@ source_copy_table(PGconn *conn, const SourceTables *tables, int i,
 		const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
 		error_set(sqlstate != NULL && strcmp(sqlstate, "42501") == 0 ?
-				  EXIT_SERVER : EXIT_RUNTIME,
+				  RESULT_SERVER : RESULT_RETRY,
 				  "could not copy table %s: %s", what, PQresultErrorMessage(res));
 		PQclear(res);
 		free(tc.array_text);
@@ -600,7 +597,7 @@ source_copy_table(PGconn *conn, const SourceTables *tables, int i,
 	{
 		if (ok && PQresultStatus(res) != PGRES_COMMAND_OK)
 		{
-			error_set(EXIT_RUNTIME, "could not copy table %s: %s", what,
+			error_set(RESULT_RETRY, "could not copy table %s: %s", what,
 					  PQresultErrorMessage(res));
 			ok = false;
 		}
@@ -723,7 +720,7 @@ copy_rows(PGconn *conn, TableCopy *tc, SourceRowFn row_fn, void *row_arg,
 				continue;
 			if (memcmp(buf, COPY_SIGNATURE, COPY_SIGNATURE_LEN) != 0)
 			{
-				error_set(EXIT_RUNTIME, "could not copy table %s: not a binary COPY stream",
+				error_set(RESULT_RUNTIME, "could not copy table %s: not a binary COPY stream",
 						  tc->what);
 				goto done;
 			}
@@ -748,7 +745,7 @@ copy_rows(PGconn *conn, TableCopy *tc, SourceRowFn row_fn, void *row_arg,
 			}
 			if (nf != tc->nfields)
 			{
-				error_set(EXIT_RUNTIME, "could not copy table %s: a row has %d fields, expected %d",
+				error_set(RESULT_RUNTIME, "could not copy table %s: a row has %d fields, expected %d",
 						  tc->what, nf, tc->nfields);
 				goto done;
 			}
@@ -789,7 +786,7 @@ copy_rows(PGconn *conn, TableCopy *tc, SourceRowFn row_fn, void *row_arg,
 			{
 				if (stop_requested)
 				{
-					error_set(EXIT_RUNTIME, "could not copy table %s: interrupted", tc->what);
+					error_set(RESULT_RETRY, "could not copy table %s: interrupted", tc->what);
 					goto done;
 				}
 				if (tick != NULL)
@@ -802,7 +799,7 @@ copy_rows(PGconn *conn, TableCopy *tc, SourceRowFn row_fn, void *row_arg,
 	}
 	if (!trailer)
 	{
-		error_set(EXIT_RUNTIME, "could not copy table %s: the COPY stream ended early",
+		error_set(RESULT_RETRY, "could not copy table %s: the COPY stream ended early",
 				  tc->what);
 		goto done;
 	}
@@ -1039,7 +1036,7 @@ decode_value(TableCopy *tc, Dsplug__Kind kind, uint32_t typoid,
 	}
 
 bad:
-	error_set(EXIT_RUNTIME, "could not copy table %s: unexpected binary value of %d bytes for type %u",
+	error_set(RESULT_RUNTIME, "could not copy table %s: unexpected binary value of %d bytes for type %u",
 			  tc->what, len, typoid);
 	return false;
 }
@@ -1103,7 +1100,7 @@ decode_array(TableCopy *tc, const Dsplug__Column *col, const uint8_t *p,
 	return true;
 
 bad:
-	error_set(EXIT_RUNTIME, "could not copy table %s: unexpected binary array in column \"%s\"",
+	error_set(RESULT_RUNTIME, "could not copy table %s: unexpected binary array in column \"%s\"",
 			  tc->what, col->name);
 	return false;
 }

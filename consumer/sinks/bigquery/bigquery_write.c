@@ -267,7 +267,7 @@ writer_failed(BqWriter *w)
 {
 	if (!w->failed)
 		return false;
-	error_set(EXIT_TARGET, "%s", w->error);
+	error_set(RESULT_TARGET, "%s", w->error);
 	return true;
 }
 
