@@ -81,7 +81,6 @@ encode_describe(DsplugRelation *entry, Relation relation, Bitmapset *columns)
 		Dsplug__Column *wc;
 		int			bit = att->attnum - FirstLowInvalidHeapAttributeNumber;
 		Oid			outfunc;
-		Oid			elemtype;
 		bool		isvarlena;
 
 		if (att->attisdropped || att->attgenerated)
@@ -93,17 +92,24 @@ encode_describe(DsplugRelation *entry, Relation relation, Bitmapset *columns)
 		col->typid = att->atttypid;
 		col->varlena = (att->attlen == -1);
 		/* the kinds: proto/wire_types.h, shared with the consumer */
-		elemtype = get_element_type(att->atttypid);
-		col->kind = wire_column_kind(att->atttypid, elemtype, &col->elem_kind);
-		if (col->kind == DSPLUG__KIND__KIND_ARRAY)
+		col->kind = wire_type_kind(att->atttypid);
+		col->elem_kind = DSPLUG__KIND__KIND_TEXT;
+		if (col->kind == DSPLUG__KIND__KIND_TEXT &&
+			!wire_type_is_character(att->atttypid))
 		{
-			col->elem_typid = elemtype;
-			get_typlenbyvalalign(col->elem_typid, &col->elem_len,
-								 &col->elem_byval, &col->elem_align);
+			Oid			elemtype = get_element_type(att->atttypid);
+
+			col->kind = wire_column_kind(att->atttypid, elemtype,
+										 &col->elem_kind);
+			if (col->kind == DSPLUG__KIND__KIND_ARRAY)
+			{
+				col->elem_typid = elemtype;
+				get_typlenbyvalalign(elemtype, &col->elem_len,
+									 &col->elem_byval, &col->elem_align);
+			}
+			else
+				col->use_output = true;
 		}
-		else if (col->kind == DSPLUG__KIND__KIND_TEXT &&
-				 !wire_type_is_character(att->atttypid))
-			col->use_output = true;
 
 		/* arrays need their output function for shapes sent as text */
 		if (col->use_output || col->kind == DSPLUG__KIND__KIND_ARRAY)
