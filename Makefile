@@ -1,10 +1,14 @@
 # dsplug: stream PostgreSQL changes into BigQuery, region by region.
 #
 #   make            build the plugin (and the consumer)
-#   make install    install them into the server pg_config names
+#   make install    install them: the plugin into the server pg_config
+#                   names, dsplug-consumer and its systemd unit under
+#                   PREFIX (default /usr/local); DESTDIR is honoured
 #   make check      install what is missing, build, and run every test
 #                   against a throwaway PostgreSQL 15 cluster
 #   make demo       the two-region demo on the embedded SQLite target
+#   make check-valgrind   the plugin's tests with the server under Valgrind
+#   make check-pg-regress PostgreSQL's regression suite as a dsplug workload
 #   make bench      the side-by-side benchmarks (bench/README.md)
 #   make bench-memory  one streamed 5-million-row transaction: peak memory
 #
@@ -15,7 +19,7 @@ PG_CONFIG ?= pg_config
 WERROR ?= 0
 export PG_CONFIG WERROR
 
-.PHONY: all plugin consumer install deps check demo bench bench-quick bench-memory clean
+.PHONY: all plugin consumer install deps check check-valgrind check-pg-regress demo bench bench-quick bench-memory clean
 
 all: plugin consumer
 
@@ -28,12 +32,16 @@ consumer:
 install: all
 	$(MAKE) -C plugin install
 	$(MAKE) -C consumer install
+	$(MAKE) -C systemd install
 
+# The test group also installs the fake BigQuery's npm packages (the npm
+# registry must be reachable); the demo needs neither Node.js nor npm.
 deps:
 	scripts/deps.sh test
 
 # make demo: the two-region demo on the embedded SQLite target.
-demo: deps
+demo:
+	scripts/deps.sh demo
 	$(MAKE) all
 	$(MAKE) install
 	scripts/demo.sh
@@ -45,6 +53,26 @@ demo: deps
 check: deps
 	$(MAKE) WERROR=1 all
 	regress/run.sh
+
+# make check-valgrind: the plugin's pg_regress tests, the walsender test of
+# tables without columns and a random workload against test_decoding, with
+# the server under Valgrind memcheck and PostgreSQL's suppressions; fails on
+# any error with a frame in the plugin (scripts/valgrind-check.sh).
+# make check-pg-regress: PostgreSQL 15's own regression suite as the
+# workload of a FOR ALL TABLES publication, a dsplug slot and the consumer
+# following into SQLite; fails on a crash, a plugin ERROR or a consumer
+# that stops (regress/pg_regress_workload.sh).  Both read PostgreSQL's
+# source (scripts/pgsource.sh: Debian's source package, fetched once into
+# .pgsource/ with a private apt configuration; needs the network then), and
+# take several minutes each: CI runs them after make check (.ci/run).
+check-valgrind: deps
+	scripts/deps.sh valgrind
+	$(MAKE) WERROR=1 all
+	scripts/valgrind-check.sh
+
+check-pg-regress: deps
+	$(MAKE) WERROR=1 all
+	regress/pg_regress_workload.sh
 
 # make bench: every output plugin on every workload, through the SQL
 # interface and the walsender, then the consumer; results, table and charts

@@ -66,6 +66,7 @@ enum
 	OPT_GROUP_BYTES,
 	OPT_GROUP_MS,
 	OPT_STATUS_INTERVAL,
+	OPT_METRICS_ADDRESS,
 	OPT_FEEDBACK_INTERVAL,
 	OPT_RECORD,
 	OPT_REPLAY,
@@ -91,6 +92,7 @@ static const struct option long_options[] = {
 	{"group-bytes", required_argument, NULL, OPT_GROUP_BYTES},
 	{"group-ms", required_argument, NULL, OPT_GROUP_MS},
 	{"status-interval", required_argument, NULL, OPT_STATUS_INTERVAL},
+	{"metrics-address", required_argument, NULL, OPT_METRICS_ADDRESS},
 	{"feedback-interval", required_argument, NULL, OPT_FEEDBACK_INTERVAL},
 	{"record", required_argument, NULL, OPT_RECORD},
 	{"replay", required_argument, NULL, OPT_REPLAY},
@@ -167,6 +169,9 @@ usage(FILE *out)
 			"Operation:\n"
 			"      --status-interval=SECONDS  one status line on stderr every SECONDS\n"
 			"                                 (default 10, 0 for none)\n"
+			"      --metrics-address=HOST:PORT  serve Prometheus metrics at\n"
+			"                                 http://HOST:PORT/metrics ([IPV6]:PORT,\n"
+			"                                 or :PORT for every address)\n"
 			"      --feedback-interval=SECONDS  standby status updates at least every\n"
 			"                                 SECONDS (default 10)\n"
 			"  -q, --quiet              no status or informational lines, only errors\n"
@@ -412,6 +417,9 @@ main(int argc, char **argv)
 			case OPT_STATUS_INTERVAL:
 				opts.status_interval = (int) parse_int("--status-interval", optarg, 0, 86400);
 				break;
+			case OPT_METRICS_ADDRESS:
+				opts.metrics_address = optarg;
+				break;
 			case OPT_FEEDBACK_INTERVAL:
 				opts.feedback_interval = (int) parse_int("--feedback-interval", optarg, 1, 3600);
 				break;
@@ -465,8 +473,9 @@ main(int argc, char **argv)
 		bad_usage("%s", err);
 	if (opts.replay_file != NULL)
 	{
-		if (opts.record_file != NULL || opts.create_slot || opts.backfill)
-			bad_usage("--replay cannot be combined with --record, --create-slot or --backfill");
+		if (opts.record_file != NULL || opts.create_slot || opts.backfill ||
+			opts.metrics_address != NULL)
+			bad_usage("--replay cannot be combined with --record, --create-slot, --backfill or --metrics-address");
 	}
 	else
 	{
@@ -501,11 +510,25 @@ main(int argc, char **argv)
 		return error_exit_code();
 	}
 
+	/*
+	 * A metrics address that cannot be served is a configuration error:
+	 * exit 2, as for a bad option, so a supervisor waits for an operator.
+	 */
+	if (opts.metrics_address != NULL &&
+		!metrics_start(opts.metrics_address, opts.slot, opts.target,
+					   err, sizeof(err)))
+	{
+		sink_close(sink);
+		fprintf(stderr, "dsplug-consumer: could not serve metrics: %s\n", err);
+		return EXIT_USAGE;
+	}
+
 	apply_init(&applier, sink, &opts, applied_lsn);
 	if (opts.replay_file != NULL)
 		code = replay_run(opts.replay_file, &applier);
 	else
 		code = stream_run(&opts, &applier);
+	metrics_stop();
 	apply_destroy(&applier);
 	sink_close(sink);
 	for (int i = 0; i < noption_names; i++)

@@ -30,12 +30,26 @@ chmod 755 "$work"
 cluster="$work/cluster"
 port=${DSPLUG_TEST_PORT:-54329}
 
+# On success everything goes; on failure the logs stay (server logs, each
+# test's output and the files it wrote as *.log, *.out, *.err, regression
+# diffs) and the rest (data directories, replicas, the server copy) goes, so
+# a failed run leaves a few MB, not hundreds.
 cleanup() {
 	scripts/cluster.sh stop "$cluster" immediate >/dev/null 2>&1 || true
+	# clusters a failed test left running in its scratch directory
+	find "$work" -name postmaster.pid -path '*/data/*' 2>/dev/null |
+		while read -r pidfile; do
+			scripts/cluster.sh stop "$(dirname "$(dirname "$pidfile")")" immediate >/dev/null 2>&1 || true
+		done
 	if [ "${failed:-1}" -eq 0 ]; then
 		rm -rf "$work"
 	else
-		echo "run.sh: kept $work for inspection" >&2
+		rm -rf "$work/pg"
+		find "$work" -depth -name data -type d -exec rm -rf {} + 2>/dev/null || true
+		find "$work" -type f ! -name '*.log' ! -name '*.out' ! -name '*.err' \
+			! -name '*.diffs' -delete 2>/dev/null || true
+		find "$work" -mindepth 1 -type d -empty -delete 2>/dev/null || true
+		echo "run.sh: kept the logs in $work ($(du -sh "$work" | cut -f1))" >&2
 	fi
 }
 trap cleanup EXIT INT TERM

@@ -15,22 +15,43 @@
 # The server is the one PG_CONFIG names, or the binaries in DSPLUG_PG_BINDIR
 # when that is set (regress/run.sh points it at a private copy of the
 # installation with this checkout's plugin: scripts/pgtree.sh).
+#
+# With DSPLUG_VALGRIND=LOGDIR, the server runs under Valgrind memcheck
+# (scripts/valgrind-check.sh), every process logging to LOGDIR/PID.log, with
+# the suppressions file DSPLUG_VALGRIND_SUPP (PostgreSQL's
+# src/tools/valgrind.supp); it stays so across restart.
 set -eu
 
 PG_CONFIG=${PG_CONFIG:-pg_config}
 bindir=${DSPLUG_PG_BINDIR:-$("$PG_CONFIG" --bindir)}
 
+# As root, run as the postgres user, from / : the current directory may be
+# a checkout postgres cannot enter (a clone in /root, mode 700).
 as_pg() {
 	if [ "$(id -u)" -eq 0 ]; then
-		runuser -u postgres -- "$@"
+		(cd / && runuser -u postgres -- "$@")
 	else
 		"$@"
+	fi
+}
+
+# pg_ctl start options: the Valgrind wrapper if this cluster has one, and
+# the time a server under Valgrind needs to start
+server_opts() {
+	if [ -x "$dir/postgres-valgrind" ]; then
+		echo "-w -t 600 -p $dir/postgres-valgrind"
+	else
+		echo "-w -t 60"
 	fi
 }
 
 cmd=${1:-}
 dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { sed -n '4,8p' "$0" >&2; exit 2; }
+case "$dir" in
+	/*) ;;
+	*) dir="$(pwd)/$dir" ;;
+esac
 
 case "$cmd" in
 start)
@@ -63,7 +84,22 @@ start)
 		echo "log_line_prefix = '%m [%p] %q%a '"
 		for s in "$@"; do echo "$s"; done
 	} | as_pg tee -a "$dir/data/postgresql.conf" >/dev/null
-	if ! as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null; then
+	if [ -n "${DSPLUG_VALGRIND:-}" ]; then
+		supp=${DSPLUG_VALGRIND_SUPP:?DSPLUG_VALGRIND needs DSPLUG_VALGRIND_SUPP}
+		mkdir -p "$DSPLUG_VALGRIND"
+		[ "$(id -u)" -eq 0 ] && chown postgres:postgres "$DSPLUG_VALGRIND"
+		# what PostgreSQL's documentation runs (wiki "Valgrind"), without
+		# leak checking: backends free their memory by exiting
+		cat >"$dir/postgres-valgrind" <<WRAPPER
+#!/bin/sh
+exec valgrind --quiet --tool=memcheck --leak-check=no --num-callers=40 \\
+	--error-markers=VALGRINDERROR-BEGIN,VALGRINDERROR-END \\
+	--suppressions="$supp" --trace-children=yes \\
+	--log-file="$DSPLUG_VALGRIND/%p.log" "$bindir/postgres" "\$@"
+WRAPPER
+		chmod 755 "$dir/postgres-valgrind"
+	fi
+	if ! as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" $(server_opts) start >/dev/null; then
 		tail -n 30 "$dir/server.log" >&2
 		exit 1
 	fi
@@ -76,7 +112,7 @@ stop)
 restart)
 	mode=${3:-fast}
 	as_pg "$bindir/pg_ctl" -D "$dir/data" -m "$mode" -w -t 120 stop >/dev/null || true
-	as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||
+	as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" $(server_opts) start >/dev/null ||
 		{ tail -n 30 "$dir/server.log" >&2; exit 1; }
 	;;
 *)

@@ -350,6 +350,7 @@ apply_frame(Applier *a, const uint8_t *frame, size_t len, uint64_t position)
 				  "could not decode frame: %s", errbuf);
 		return false;
 	}
+	a->decoded_bytes += b->payload_size;
 	batch = b->batch;
 
 	/* a chunk of a streamed transaction: kept aside until its end */
@@ -1120,6 +1121,7 @@ apply_change(Applier *a, const WireItem *item)
 	if (!begin_group(a) || !sink_change(a->sink, &change))
 		return false;
 	a->changes++;
+	a->kind_changes[change.kind]++;
 	return true;
 }
 
@@ -1192,7 +1194,10 @@ apply_truncate(Applier *a, const WireItem *item)
 					  a->commit_lsn, item->position);
 	free(rels);
 	if (ok)
+	{
 		a->changes++;
+		a->kind_changes[3]++;
+	}
 	return ok;
 }
 

@@ -16,6 +16,7 @@
  *						files until they commit
  *		confirm.c		the one rule for the LSN confirmed to PostgreSQL
  *		status.c		the periodic one-line status
+ *		metrics.c		Prometheus metrics over HTTP (--metrics-address)
  *
  * The core reads the source through source/source.h and writes targets
  * through sinks/sink.h only; apply.c reaches the source only through the
@@ -58,6 +59,7 @@ typedef struct ConsumerOptions
 	int			group_ms;
 
 	int			status_interval;	/* seconds; 0: no status lines */
+	const char *metrics_address;	/* HOST:PORT to serve metrics on, or NULL */
 	int			feedback_interval;	/* seconds between standby status
 									 * updates */
 	const char *spool_dir;		/* where streamed and prepared transactions
@@ -239,6 +241,9 @@ typedef struct Applier
 
 	/* statistics */
 	uint64_t	changes;		/* changes applied since start */
+	uint64_t	kind_changes[4];	/* of which insert, update, delete,
+									 * truncate (MetricsKind) */
+	uint64_t	decoded_bytes;	/* frame payloads after decompression */
 	uint64_t	txns;			/* source transactions applied */
 	int64_t		last_commit_time;	/* of the last applied transaction */
 	bool		endpos_reached;
@@ -331,5 +336,36 @@ typedef struct Status
 extern void status_init(Status *st, int interval_seconds);
 extern void status_tick(Status *st, const Applier *a, uint64_t confirmed,
 						uint64_t server_lsn, bool force);
+
+/* metrics.c */
+#define METRICS_KINDS	4		/* insert, update, delete, truncate */
+#define METRICS_CLASSES 3		/* connection, server, target */
+
+/*
+ * The figures the metrics show, kept by the main thread (stream.c) and
+ * handed to the server's thread by metrics_publish().
+ */
+typedef struct Metrics
+{
+	int64_t		start_time;		/* microseconds since the Unix epoch */
+	int64_t		published_at;	/* set by metrics_publish: since 2000-01-01 */
+	uint64_t	received_lsn;
+	uint64_t	applied_lsn;
+	uint64_t	confirmed_lsn;
+	uint64_t	server_lsn;
+	int64_t		last_commit_time;	/* of the last applied transaction */
+	uint64_t	changes[METRICS_KINDS];
+	uint64_t	transactions;
+	uint64_t	frames;
+	uint64_t	bytes_received;
+	uint64_t	bytes_decoded;
+	uint64_t	retries[METRICS_CLASSES];
+	SinkStats	sink;
+} Metrics;
+
+extern bool metrics_start(const char *address, const char *slot,
+						  const char *target, char *errbuf, size_t errlen);
+extern void metrics_publish(const Metrics *m, bool force);
+extern void metrics_stop(void);
 
 #endif							/* DSPLUG_CORE_H */

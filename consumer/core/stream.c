@@ -54,6 +54,7 @@ typedef struct Stream
 	ToastFetcher *toast;
 	Status		status;
 	Confirm		confirm;
+	Metrics		metrics;		/* this thread's figures (metrics.c) */
 
 	uint64_t	server_lsn;		/* the server's latest walEnd */
 	int64_t		last_feedback;	/* clock_us() of the last update sent */
@@ -84,6 +85,7 @@ static bool complete_row(void *arg, const Dsplug__Relation *rel,
 						 uint64_t commit_lsn, const Dsplug__Tuple **completed,
 						 bool *vanished);
 static void copy_tick(void *arg);
+static void publish_metrics(Stream *st, uint64_t confirmed, bool force);
 
 /*
  * Stream until --endpos or a stop request, reconnecting as needed.
@@ -99,6 +101,7 @@ stream_run(const ConsumerOptions *opts, Applier *a)
 	memset(&st, 0, sizeof(Stream));
 	st.opts = opts;
 	st.applier = a;
+	st.metrics.start_time = postgres_now_us() + POSTGRES_EPOCH_OFFSET_US;
 	status_init(&st.status, opts->status_interval);
 	if (opts->record_file != NULL &&
 		(st.recorder = recorder_open(opts->record_file)) == NULL)
@@ -133,6 +136,19 @@ stream_run(const ConsumerOptions *opts, Applier *a)
 		if (r == SESSION_DONE || stop_requested)
 			break;
 
+		switch (error_exit_code())
+		{
+			case EXIT_SERVER:
+				st.metrics.retries[1]++;
+				break;
+			case EXIT_TARGET:
+				st.metrics.retries[2]++;
+				break;
+			default:
+				st.metrics.retries[0]++;
+				break;
+		}
+		publish_metrics(&st, st.metrics.confirmed_lsn, true);
 		if (st.streamed)
 			backoff = BACKOFF_MIN_MS;
 		log_warning("%s; reconnecting in %.1f s", error_message(),
@@ -148,7 +164,10 @@ stream_run(const ConsumerOptions *opts, Applier *a)
 		uint64_t	confirmed;
 
 		if (confirmable_lsn(&st, &confirmed))
+		{
 			status_tick(&st.status, a, confirmed, st.server_lsn, true);
+			publish_metrics(&st, confirmed, true);
+		}
 		else if (code == EXIT_OK)
 			code = error_exit_code();
 	}
@@ -364,6 +383,7 @@ stream_loop(Stream *st)
 		if (!apply_tick(a) || !confirmable_lsn(st, &confirmed))
 			return SESSION_FATAL;
 		status_tick(&st->status, a, confirmed, st->server_lsn, false);
+		publish_metrics(st, confirmed, false);
 
 		r = repl_read(st->conn, &msg, &buf);
 		if (r == REPL_NONE)
@@ -430,6 +450,8 @@ handle_message(Stream *st, const ReplMessage *msg)
 	}
 
 	confirm_received(&st->confirm, msg->data_start);
+	st->metrics.frames++;
+	st->metrics.bytes_received += msg->len;
 	if (st->recorder != NULL &&
 		!recorder_write(st->recorder, msg->data_start, msg->wal_end,
 						msg->data, msg->len))
@@ -572,4 +594,28 @@ copy_tick(void *arg)
 		clock_us() - st->last_feedback >= (int64_t) 1000000 &&
 		send_feedback(st, true) != SESSION_CONTINUE)
 		error_clear();
+}
+
+/*
+ * Hand the figures to the metrics server (metrics.c; nothing happens
+ * without --metrics-address): at most every 100 ms, or now with force.
+ */
+static void
+publish_metrics(Stream *st, uint64_t confirmed, bool force)
+{
+	Metrics    *m = &st->metrics;
+	const Applier *a = st->applier;
+
+	if (st->opts->metrics_address == NULL)
+		return;
+	m->received_lsn = st->confirm.received_lsn;
+	m->applied_lsn = a->applied_lsn;
+	m->confirmed_lsn = confirmed;
+	m->server_lsn = st->server_lsn;
+	m->last_commit_time = a->last_commit_time;
+	memcpy(m->changes, a->kind_changes, sizeof(m->changes));
+	m->transactions = a->txns;
+	m->bytes_decoded = a->decoded_bytes;
+	sink_stats(a->sink, &m->sink);
+	metrics_publish(m, force);
 }

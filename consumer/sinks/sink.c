@@ -309,6 +309,15 @@ sink_flushed_lsn(Sink *sink, uint64_t *lsn)
 	return sink->ops->flushed_lsn(sink, lsn);
 }
 
+/* What the sink has in flight; all zero for a synchronous sink. */
+void
+sink_stats(Sink *sink, SinkStats *stats)
+{
+	memset(stats, 0, sizeof(*stats));
+	if (sink->ops->stats != NULL)
+		sink->ops->stats(sink, stats);
+}
+
 void
 sink_close(Sink *sink)
 {

@@ -146,6 +146,17 @@ typedef struct SinkOption
 	const char *value;			/* NULL for a flag */
 } SinkOption;
 
+/*
+ * What an asynchronous sink has in flight, for the metrics (stats op).
+ */
+typedef struct SinkStats
+{
+	bool		has_requests;	/* the sink sends requests it must see
+								 * acknowledged */
+	uint64_t	requests_in_flight;
+	uint64_t	unacknowledged_bytes;
+} SinkStats;
+
 typedef struct SinkOps
 {
 	/*
@@ -174,6 +185,9 @@ typedef struct SinkOps
 	bool		(*sync) (Sink *sink);	/* NULL: commits are durable */
 	bool		(*flushed_lsn) (Sink *sink, uint64_t *lsn);
 	void		(*close) (Sink *sink);
+
+	/* what is in flight (NULL: nothing is, commits are synchronous) */
+	void		(*stats) (Sink *sink, SinkStats *stats);
 } SinkOps;
 
 /* An option a sink takes, for the command line and -o. */
@@ -249,6 +263,7 @@ extern bool sink_commit(Sink *sink, uint64_t end_lsn);
 extern void sink_abort(Sink *sink);
 extern bool sink_sync(Sink *sink);
 extern bool sink_flushed_lsn(Sink *sink, uint64_t *lsn);
+extern void sink_stats(Sink *sink, SinkStats *stats);
 extern void sink_close(Sink *sink);
 
 #endif							/* DSPLUG_SINK_H */

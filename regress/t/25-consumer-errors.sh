@@ -58,8 +58,13 @@ expect_exit 3 "could not open target database .*file is not a database" $C $good
 touch "$T/private.db"
 chmod 600 "$T/private.db"
 if [ "$(id -u)" -eq 0 ]; then
+	# the postgres user runs a copy of the consumer: the checkout may be
+	# where postgres cannot reach it (a clone in /root, mode 700)
 	chmod 755 "$T"
-	expect_exit 3 "Permission denied" runuser -u postgres -- $C $good --slot t25_dsplug --target "sqlite:$T/private.db"
+	cp "$CONSUMER" "$T/dsplug-consumer"
+	chmod 755 "$T/dsplug-consumer"
+	(cd / && expect_exit 3 "Permission denied" runuser -u postgres -- "$T/dsplug-consumer" \
+		--status-interval 0 $good --slot t25_dsplug --target "sqlite:$T/private.db")
 else
 	chmod 000 "$T/private.db"
 	expect_exit 3 "Permission denied" $C $good --slot t25_dsplug --target "sqlite:$T/private.db"
@@ -73,7 +78,12 @@ expect_exit 3 "it follows slot \"t25_dsplug\", not \"t25_other\"" \
 # a target another consumer is writing to
 "$CONSUMER" $good --slot t25_dsplug --target "sqlite:$T/mine.db" --quiet &
 first=$!
-sleep 1
+# it locks the target before it starts streaming: wait for the slot to be
+# in use (however long that takes on a loaded machine)
+until [ "$(q "$db" -c "SELECT active FROM pg_replication_slots WHERE slot_name = 't25_dsplug'")" = t ]; do
+	kill -0 "$first" 2>/dev/null || fail "the first consumer exited before it started streaming"
+	sleep 0.1
+done
 expect_exit 3 "another dsplug-consumer is writing to it" \
 	$C $good --slot t25_dsplug --target "sqlite:$T/mine.db"
 kill -TERM "$first"

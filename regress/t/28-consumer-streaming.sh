@@ -9,6 +9,11 @@
 # and the consumer killed (SIGKILL) in the middle of a streamed transaction
 # and restarted.  The replica equals the source row by row at the end, and
 # the server's statistics show the transactions were really streamed.
+#
+# The transactions that must stay open while the test looks at the consumer
+# wait for a gate the test opens (open_gate; a row in table gate, which is
+# not published), not for a fixed time: however slow the machine, they stay
+# open until the test has seen what it waits for.
 set -eu
 . regress/t/lib.sh
 . regress/t/lib/consumer.sh
@@ -23,6 +28,19 @@ q "$db" <<'SQL'
 CREATE TABLE s (id int PRIMARY KEY, v text, tag text);
 CREATE TABLE l (n int, what text);
 CREATE PUBLICATION p28 FOR TABLE s, l;
+CREATE TABLE gate (name text PRIMARY KEY);
+-- wait_gate(NAME): wait until the test opens gate NAME (each statement of
+-- the loop takes a new snapshot, so the row is seen once committed)
+CREATE FUNCTION wait_gate(name text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	FOR i IN 1 .. 36000 LOOP
+		IF EXISTS (SELECT 1 FROM gate g WHERE g.name = wait_gate.name) THEN
+			RETURN;
+		END IF;
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+	RAISE EXCEPTION 'gate % was not opened within 30 minutes', name;
+END $$;
 SELECT 'slot' FROM pg_create_logical_replication_slot('t28', 'dsplug');
 SQL
 
@@ -52,6 +70,11 @@ wait_for() {
 		_n=$((_n - 1))
 	done
 	return 1
+}
+
+# open_gate NAME: let the transactions waiting for NAME go on
+open_gate() {
+	q "$db" -c "INSERT INTO gate VALUES ('$1')" >/dev/null
 }
 
 replica_count() {
@@ -98,18 +121,17 @@ SQL
 psql -X -q -d "$db" -v ON_ERROR_STOP=1 >/dev/null 2>"$T/bg1.err" <<'SQL' &
 BEGIN;
 INSERT INTO s SELECT g, 'first half', 'x1' FROM generate_series(200001, 206000) g;
-SELECT pg_sleep(3);
+SELECT wait_gate('x1 second half');
 UPDATE s SET v = 'second half' WHERE tag = 'x1' AND id % 2 = 0;
 INSERT INTO s SELECT g, 'late', 'x1' FROM generate_series(206001, 209000) g;
-SELECT pg_sleep(2);
+SELECT wait_gate('x1 commit');
 COMMIT;
 SQL
 bg=$!
-sleep 0.5
 psql -X -q -d "$db" -v ON_ERROR_STOP=1 >/dev/null 2>"$T/bg2.err" <<'SQL' &
 BEGIN;
 INSERT INTO s SELECT g, 'other', 'x2' FROM generate_series(300001, 306000) g;
-SELECT pg_sleep(1);
+SELECT wait_gate('x2');
 SAVEPOINT q;
 INSERT INTO s SELECT g, 'gone', 'x2' FROM generate_series(306001, 308000) g;
 ROLLBACK TO q;
@@ -122,13 +144,20 @@ for i in $(seq 1 20); do
 	q "$db" -c "INSERT INTO l VALUES ($i, 'small')" >/dev/null
 	sleep 0.05
 done
-wait_for 20 '[ "$(spooled)" -ge 1 ]' || fail "no spool file while a streamed transaction is in progress"
+# both are open until their gates open, however long this takes
+wait_for 600 '[ "$(spooled)" -ge 2 ]' || fail "not two spool files while two streamed transactions are in progress"
 open_x1=$(replica_count x1)
 [ "$open_x1" -eq 0 ] || fail "$open_x1 rows of an uncommitted streamed transaction are visible in the replica"
-wait_for 30 '[ "$(replica_count small)" -ge 1 ]' || fail "small transactions between chunks were not applied"
-echo "# while x1 was in progress: $(spooled) spool file(s) open, 0 of its rows in the replica, small transactions applied"
+wait_for 600 '[ "$(replica_count small)" -eq 20 ]' || fail "small transactions between chunks were not applied"
+echo "# while x1 and x2 were in progress: $(spooled) spool file(s) open, 0 of their rows in the replica, 20 small transactions applied"
+open_gate 'x1 second half'
+open_gate x2
 wait $bg2 || fail "the second streamed transaction failed: $(cat "$T/bg2.err")"
-wait_for 30 '[ "$(replica_count x1)" -gt 0 ]' || fail "the first streamed transaction never arrived"
+wait_for 600 '[ "$(replica_count x2)" -eq 6000 ]' || fail "x2 has $(replica_count x2) rows in the replica, expected 6000"
+[ "$(replica_count x1)" -eq 0 ] || fail "rows of x1 are in the replica before its commit"
+open_gate 'x1 commit'
+wait $bg || fail "the first streamed transaction failed: $(cat "$T/bg1.err")"
+wait_for 600 '[ "$(replica_count x1)" -gt 0 ]' || fail "the first streamed transaction never arrived"
 bg=""
 [ "$(replica_count x1)" -eq 9000 ] || fail "x1 has $(replica_count x1) rows in the replica, expected 9000"
 
@@ -137,7 +166,7 @@ psql -X -q -d "$db" -v ON_ERROR_STOP=1 >/dev/null 2>"$T/bg3.err" <<'SQL' &
 BEGIN;
 INSERT INTO s SELECT g, 'before the kill', 'k' FROM generate_series(400001, 408000) g;
 INSERT INTO l SELECT g, 'k' FROM generate_series(1, 2000) g;
-SELECT pg_sleep(4);
+SELECT wait_gate('k');
 UPDATE s SET v = 'after the kill' WHERE tag = 'k' AND id % 3 = 0;
 SAVEPOINT z;
 DELETE FROM s WHERE tag = 'k' AND id % 10 = 0;
@@ -145,16 +174,17 @@ ROLLBACK TO z;
 COMMIT;
 SQL
 bg=$!
-wait_for 20 '[ "$(spooled)" -ge 1 ]' || fail "no spool file for the transaction to kill in"
+wait_for 600 '[ "$(spooled)" -ge 1 ]' || fail "no spool file for the transaction to kill in"
 kill -KILL "$consumer"
 wait "$consumer" 2>/dev/null || true
 left=$(ls "$spool" | wc -l)
 [ "$left" -eq 0 ] || fail "$left spool files left behind after SIGKILL"
 [ "$(replica_count k)" -eq 0 ] || fail "rows of the killed transaction are in the replica before its commit"
 run
+open_gate k
 wait "$bg" || fail "the killed-in transaction failed: $(cat "$T/bg3.err")"
 bg=""
-wait_for 60 '[ "$(replica_count k)" -eq 8000 ]' || fail "after the restart the replica has $(replica_count k) rows of the killed-in transaction, expected 8000"
+wait_for 600 '[ "$(replica_count k)" -eq 8000 ]' || fail "after the restart the replica has $(replica_count k) rows of the killed-in transaction, expected 8000"
 
 # 5. SIGTERM just after a large streamed transaction commits (while its
 #    last chunks arrive or its spool is applied): a prompt, clean stop, and

@@ -5,14 +5,15 @@
 # against the fake, CDC semantics, every fault type, the routing header
 # check, schema evolution and the request size limit.
 #
-# Needs no PostgreSQL. Installs the npm dependencies first if they are
-# missing (regress/fake-bigquery/install.sh). Exits non-zero on failure.
+# Needs no PostgreSQL. The npm dependencies are installed by the deps step
+# (regress/fake-bigquery/install.sh); this only checks they are there.
+# Exits non-zero on failure.
 set -eu
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 fake="$top/regress/fake-bigquery"
 
-"$fake/install.sh"
+"$fake/install.sh" --check
 
 cd "$fake"
 # Keep Google's auth library from probing the GCE metadata server.

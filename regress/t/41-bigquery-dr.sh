@@ -55,12 +55,16 @@ INSERT INTO types (id) VALUES (1);
 SQL
 
 run() {
+	_slot=$1 _pub=$2 _target=$3
+	shift 3
 	# shellcheck disable=SC2046
-	"$CONSUMER" --dbname "dbname=$db" --slot "$1" --publication "$2" --create-slot \
-		--target "$3" $(bq_options) --status-interval 0 --group-ms 200 \
-		2>>"$T/consumer-$1.log" &
+	"$CONSUMER" --dbname "dbname=$db" --slot "$_slot" --publication "$_pub" --create-slot \
+		--target "$_target" $(bq_options) --status-interval 0 --group-ms 200 "$@" \
+		2>>"$T/consumer-$_slot.log" &
 }
-run rs1 pub1 "bigquery://proj/eu_ds?location=EU&max_staleness=15m"
+# region 1 serves its metrics: the BigQuery target's requests in flight
+mport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+run rs1 pub1 "bigquery://proj/eu_ds?location=EU&max_staleness=15m" --metrics-address "127.0.0.1:$mport"
 c1=$!
 run rs2 pub2 "bigquery://proj/us_ds?location=US"
 c2=$!
@@ -157,6 +161,23 @@ for s in rs1 rs2; do
 	done
 	lsn_le "$end" "$c" || fail "slot $s stuck at $c, before $end: $(tail -n 5 "$T/consumer-$s.log")"
 done
+
+# everything confirmed was acknowledged: nothing in flight, valid metrics
+labels="slot=\"rs1\",target=\"bigquery://proj/eu_ds\""
+for i in $(seq 1 100); do
+	curl -sf "http://127.0.0.1:$mport/metrics" >"$T/metrics.txt" || fail "no metrics from region 1"
+	grep -qx "dsplug_consumer_target_requests_in_flight{$labels} 0" "$T/metrics.txt" &&
+		grep -qx "dsplug_consumer_target_unacknowledged_bytes{$labels} 0" "$T/metrics.txt" && break
+	sleep 0.1
+done
+grep -qx "dsplug_consumer_target_requests_in_flight{$labels} 0" "$T/metrics.txt" ||
+	fail "region 1 still has requests in flight: $(grep target_ "$T/metrics.txt")"
+grep -qx "dsplug_consumer_target_unacknowledged_bytes{$labels} 0" "$T/metrics.txt" ||
+	fail "region 1 still has unacknowledged bytes: $(grep target_ "$T/metrics.txt")"
+if command -v promtool >/dev/null; then
+	promtool check metrics <"$T/metrics.txt" >"$T/promtool.out" 2>&1 ||
+		fail "promtool check metrics: $(cat "$T/promtool.out")"
+fi
 kill -TERM "$c1" "$c2"
 wait "$c1" || fail "consumer rs1 did not stop cleanly: $(tail -n 3 "$T/consumer-rs1.log")"
 wait "$c2" || fail "consumer rs2 did not stop cleanly: $(tail -n 3 "$T/consumer-rs2.log")"

@@ -28,13 +28,13 @@ fake_dir=$(pwd)/regress/fake-bigquery
 
 make -s -C consumer test-programs >/dev/null || fail "make -C consumer test-programs failed"
 DRIVER=$(pwd)/consumer/test_bigquery_auth
-"$fake_dir/install.sh"
+"$fake_dir/install.sh" --check
 
 # --- the fake
 node "$fake_dir/server.js" --grpc-port 0 --http-port 0 >"$T/fake.out" 2>"$T/fake.err" &
 fake_pid=$!
 trap 'kill "$fake_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
+for _ in $(seq 1200); do
 	grep -q '^fake-bigquery ready' "$T/fake.out" 2>/dev/null && break
 	kill -0 "$fake_pid" 2>/dev/null || fail "the fake did not start: $(cat "$T/fake.err")"
 	sleep 0.1
@@ -86,9 +86,9 @@ expect_error() {
 	echo "$_name: exit $_rc: $_last"
 }
 
-# wait_for FILE PATTERN: until a line of FILE matches (10 s at most)
+# wait_for FILE PATTERN: until a line of FILE matches (120 s at most)
 wait_for() {
-	for _ in $(seq 100); do
+	for _ in $(seq 1200); do
 		grep -q -- "$2" "$1" 2>/dev/null && return 0
 		sleep 0.1
 	done

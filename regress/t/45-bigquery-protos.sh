@@ -6,6 +6,6 @@
 # declares (regress/t/lib/check_bq_protos.js).  Needs no PostgreSQL.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
-"$top/regress/fake-bigquery/install.sh" >/dev/null
+"$top/regress/fake-bigquery/install.sh" --check
 node "$top/regress/t/lib/check_bq_protos.js" "$top/proto/bigquery_write.proto" \
 	"$top/regress/fake-bigquery"

@@ -196,6 +196,7 @@ extern BqStream *bq_writer_stream(BqWriter *w, const char *project,
 extern bool bq_writer_append(BqWriter *w, BqStream *s, BqRowBuf *rows);
 extern uint64_t bq_writer_last_request(BqWriter *w);
 extern uint64_t bq_writer_lowest_unacked(BqWriter *w);
+extern void bq_writer_pending(BqWriter *w, uint64_t *requests, uint64_t *bytes);
 extern bool bq_writer_poll(BqWriter *w, int timeout_ms);
 extern bool bq_writer_wait(BqWriter *w, uint64_t request, bool *stopped);
 

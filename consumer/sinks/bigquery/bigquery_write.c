@@ -432,6 +432,26 @@ bq_writer_last_request(BqWriter *w)
 	return id;
 }
 
+/* Requests not yet acknowledged (sent or waiting to be), and their bytes. */
+void
+bq_writer_pending(BqWriter *w, uint64_t *requests, uint64_t *bytes)
+{
+	uint64_t	n = 0;
+	uint64_t	len = 0;
+
+	pthread_mutex_lock(&w->lock);
+	for (BqStream *s = w->streams; s; s = s->next)
+	{
+		for (BqRequest *r = s->inflight.head; r; r = r->next, n++)
+			len += r->rows.len;
+		for (BqRequest *r = s->unsent.head; r; r = r->next, n++)
+			len += r->rows.len;
+	}
+	pthread_mutex_unlock(&w->lock);
+	*requests = n;
+	*bytes = len;
+}
+
 /* The lowest id not yet acknowledged; past the last request when none. */
 uint64_t
 bq_writer_lowest_unacked(BqWriter *w)

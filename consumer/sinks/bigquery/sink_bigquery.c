@@ -117,6 +117,7 @@ static bool bq_commit(Sink *sink, uint64_t end_lsn);
 static void bq_abort(Sink *sink);
 static bool bq_sync(Sink *sink);
 static bool bq_flushed_lsn(Sink *sink, uint64_t *lsn);
+static void bq_stats(Sink *sink, SinkStats *stats);
 static bool bq_check_options(const SinkOption *options, int noptions,
 							 char *err, size_t errsize);
 static void bq_read_options(BigQueryOptions *o, const SinkOption *options,
@@ -143,6 +144,7 @@ static const SinkOps bq_ops = {
 	.sync = bq_sync,
 	.flushed_lsn = bq_flushed_lsn,
 	.close = bq_close,
+	.stats = bq_stats,
 };
 
 /* -o NAME[=VALUE], and the --bigquery-* spelling of each */
@@ -883,6 +885,18 @@ bq_flushed_lsn(Sink *sink, uint64_t *lsn)
 	collect_acks(bq);
 	*lsn = bq->flushed;
 	return true;
+}
+
+/* AppendRows requests sent or queued and not yet acknowledged. */
+static void
+bq_stats(Sink *sink, SinkStats *stats)
+{
+	BqSink	   *bq = sink->private_data;
+
+	stats->has_requests = true;
+	if (bq->writer != NULL)
+		bq_writer_pending(bq->writer, &stats->requests_in_flight,
+						  &stats->unacknowledged_bytes);
 }
 
 /*

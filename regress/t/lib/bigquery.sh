@@ -12,12 +12,12 @@ FAKE_DIR=$(pwd)/regress/fake-bigquery
 fake_pid=""
 
 start_fake() {
-	"$FAKE_DIR/install.sh" >/dev/null
+	"$FAKE_DIR/install.sh" --check
 	rm -f "$T/fake.out"
 	node "$FAKE_DIR/server.js" --grpc-port 0 --http-port 0 --no-rate-limit "$@" \
 		>"$T/fake.out" 2>"$T/fake.err" &
 	fake_pid=$!
-	for _i in $(seq 1 100); do
+	for _i in $(seq 1 1200); do
 		grep -q "^fake-bigquery ready" "$T/fake.out" 2>/dev/null && break
 		kill -0 "$fake_pid" 2>/dev/null || fail "the fake BigQuery did not start: $(cat "$T/fake.err")"
 		sleep 0.1

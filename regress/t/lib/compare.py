@@ -3,7 +3,7 @@
 
 Usage: compare.py --db DBNAME --sqlite PATH [--table SCHEMA.NAME]...
                   [--publication NAMES] [--where SCHEMA.NAME=SQL]
-                  [--sample SCHEMA.NAME=SQL] [--quiet]
+                  [--sample SCHEMA.NAME=SQL] [--quiet] [--summary]
 
 --where filters the source rows (a publication's row filter: the replica
 holds only those); --sample filters both sides (SQL valid in both), to
@@ -23,10 +23,15 @@ columns (none created, all dropped, or only generated ones) is compared by its
 number of rows: its replica rows are all alike (the sink's placeholder column).
 
 Connects with psql (PGHOST, PGPORT, PGUSER from the environment).  Exits 0
-when every table is equal, 1 with the first differences otherwise.
+when every table is equal, 1 with the first differences otherwise.  With
+--summary (a survey of many tables, as after PostgreSQL's regression suite):
+one line per table that differs or cannot be compared, then the counts, and
+exit 0 whatever they are.
 """
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sqlite3
@@ -343,6 +348,7 @@ def main():
     ap.add_argument("--where", action="append", default=[])
     ap.add_argument("--sample", action="append", default=[])
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--summary", action="store_true")
     args = ap.parse_args()
 
     wheres = dict(w.split("=", 1) for w in args.where)
@@ -368,6 +374,8 @@ def main():
         return 1
 
     lite = sqlite3.connect(args.sqlite)
+    if args.summary:
+        return summary(args, lite, tables, wheres, samples)
     ok = True
     total = 0
     for oid, schema, name, attrs in tables:
@@ -381,6 +389,29 @@ def main():
     if ok and not args.quiet:
         print("compare: %d tables, %d rows equal" % (len(tables), total))
     return 0 if ok else 1
+
+
+def summary(args, lite, tables, wheres, samples):
+    equal = different = failed = 0
+    for oid, schema, name, attrs in tables:
+        key = "%s.%s" % (schema, name)
+        out = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out):
+                n = compare_table(args.db, lite, oid, schema, name, attrs,
+                                  wheres.get(key), samples.get(key), True)
+        except Exception as e:      # a type or name this script cannot render
+            failed += 1
+            print("  not compared: %s: %s" % (key, str(e).splitlines()[0] if str(e) else type(e).__name__))
+            continue
+        if n is False:
+            different += 1
+            print("  different: %s: %s" % (key, out.getvalue().splitlines()[0]))
+        else:
+            equal += 1
+    print("tables: %d equal, %d different, %d not compared (of %d)"
+          % (equal, different, failed, len(tables)))
+    return 0
 
 
 if __name__ == "__main__":
