@@ -41,9 +41,8 @@
 
 #include "compat.h"
 #include "dsplug.h"
+#include "wire_types.h"
 
-static Dsplug__Kind type_kind(Oid typid);
-static bool is_text_type(Oid typid);
 static char *type_name(Oid typid);
 
 /*
@@ -92,20 +91,18 @@ encode_describe(DsplugRelation *entry, Relation relation, Bitmapset *columns)
 		col->attidx = i;
 		col->typid = att->atttypid;
 		col->varlena = (att->attlen == -1);
-		col->kind = type_kind(att->atttypid);
+		/* the kinds: proto/wire_types.h, shared with the consumer */
+		col->kind = wire_type_kind(att->atttypid);
 		col->elem_kind = DSPLUG__KIND__KIND_TEXT;
-
-		if (col->kind == DSPLUG__KIND__KIND_TEXT && !is_text_type(att->atttypid))
+		if (col->kind == DSPLUG__KIND__KIND_TEXT &&
+			!wire_type_is_character(att->atttypid))
 		{
 			Oid			elemtype = get_element_type(att->atttypid);
-			Dsplug__Kind elemkind = OidIsValid(elemtype) ?
-			type_kind(elemtype) : DSPLUG__KIND__KIND_TEXT;
 
-			if (OidIsValid(elemtype) &&
-				(elemkind != DSPLUG__KIND__KIND_TEXT || is_text_type(elemtype)))
+			col->kind = wire_column_kind(att->atttypid, elemtype,
+										 &col->elem_kind);
+			if (col->kind == DSPLUG__KIND__KIND_ARRAY)
 			{
-				col->kind = DSPLUG__KIND__KIND_ARRAY;
-				col->elem_kind = elemkind;
 				col->elem_typid = elemtype;
 				get_typlenbyvalalign(elemtype, &col->elem_len,
 									 &col->elem_byval, &col->elem_align);
@@ -189,54 +186,6 @@ text_utf8(const char *s, int len)
 	memcpy(result, s, len);
 	result[len] = '\0';
 	return result;
-}
-
-/* Which Value field carries values of a type (KIND_TEXT for the rest). */
-static Dsplug__Kind
-type_kind(Oid typid)
-{
-	switch (typid)
-	{
-		case INT2OID:
-		case INT4OID:
-		case INT8OID:
-			return DSPLUG__KIND__KIND_INT;
-		case FLOAT4OID:
-			return DSPLUG__KIND__KIND_FLOAT4;
-		case FLOAT8OID:
-			return DSPLUG__KIND__KIND_FLOAT8;
-		case BOOLOID:
-			return DSPLUG__KIND__KIND_BOOL;
-		case BYTEAOID:
-			return DSPLUG__KIND__KIND_BYTEA;
-		case NUMERICOID:
-			return DSPLUG__KIND__KIND_NUMERIC;
-		case DATEOID:
-			return DSPLUG__KIND__KIND_DATE;
-		case TIMEOID:
-			return DSPLUG__KIND__KIND_TIME;
-		case TIMESTAMPOID:
-			return DSPLUG__KIND__KIND_TIMESTAMP;
-		case TIMESTAMPTZOID:
-			return DSPLUG__KIND__KIND_TIMESTAMPTZ;
-		case UUIDOID:
-			return DSPLUG__KIND__KIND_UUID;
-		case JSONOID:
-		case JSONBOID:
-			return DSPLUG__KIND__KIND_JSON;
-		case INTERVALOID:
-			return DSPLUG__KIND__KIND_INTERVAL;
-		default:
-			return DSPLUG__KIND__KIND_TEXT;
-	}
-}
-
-/* The character types, sent as their bytes rather than output text. */
-static bool
-is_text_type(Oid typid)
-{
-	return typid == TEXTOID || typid == VARCHAROID || typid == BPCHAROID ||
-		typid == NAMEOID;
 }
 
 /*

@@ -7,9 +7,11 @@
  * The goal is that a value reads the same wherever dsplug prints it (the
  * SQL inspection functions, the SQLite and BigQuery sinks) and, where
  * PostgreSQL has an output function for the type, the same as PostgreSQL
- * prints it: numeric_out, time_out, interval_out (IntervalStyle postgres),
- * float4out/float8out and byteaout are reproduced here without backend
- * code, since this file is also linked into dsplug-consumer.  Dates and
+ * prints it: numeric_out, time_out, interval_out (IntervalStyle postgres)
+ * and byteaout are reproduced here without backend code, since this file
+ * is also linked into dsplug-consumer; floats are PostgreSQL's own
+ * shortest-decimal (Ryu) code from libpgcommon, which float4out and
+ * float8out call when extra_float_digits is above 0.  Dates and
  * timestamps deliberately differ from PostgreSQL's DateStyle output: they
  * are ISO 8601 (a "T", a "Z", astronomical year numbering), which every
  * sink can parse.
@@ -28,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/shortest_dec.h"
 #include "wire_text.h"
 
 #define USECS_PER_SEC		INT64_C(1000000)
@@ -39,7 +42,7 @@
 /* Days from 1970-01-01 (the civil calendar algorithm's origin) to 2000-01-01 */
 #define UNIX_TO_POSTGRES_DAYS	10957
 
-/* Room for any float rendering: sign, 17 digits, point, "e-308", NUL */
+/* Room for any float rendering (DOUBLE_SHORTEST_DECIMAL_LEN and more) */
 #define FLOAT_BUFLEN		32
 
 static bool text_reserve(WireText *text, size_t extra);
@@ -54,7 +57,6 @@ static bool append_numeric(WireText *text, const Dsplug__Numeric *num);
 static bool append_interval(WireText *text, const Dsplug__Interval *iv);
 static bool append_hex(WireText *text, const uint8_t *data, size_t len);
 static bool append_uuid(WireText *text, const ProtobufCBinaryData *uuid);
-static size_t format_float(char *buf, double value, bool single);
 static size_t format_year_date(char *buf, int64_t days);
 static size_t format_seconds(char *buf, int64_t sec, int64_t usec,
 							 bool all_digits);
@@ -238,10 +240,10 @@ append_value(WireText *text, const Dsplug__Value *value,
 								  (long long) value->int_);
 			return wire_text_append(text, buf, n);
 		case DSPLUG__VALUE__KIND_FLOAT4:
-			n = format_float(buf, value->float4, true);
+			n = (size_t) float_to_shortest_decimal_buf(value->float4, buf);
 			return wire_text_append(text, buf, n);
 		case DSPLUG__VALUE__KIND_FLOAT8:
-			n = format_float(buf, value->float8, false);
+			n = (size_t) double_to_shortest_decimal_buf(value->float8, buf);
 			return wire_text_append(text, buf, n);
 		case DSPLUG__VALUE__KIND_BOOL:
 			return append_cstr(text, value->bool_ ? "true" : "false");
@@ -701,108 +703,6 @@ append_uuid(WireText *text, const ProtobufCBinaryData *uuid)
 		off += groups[i];
 	}
 	return true;
-}
-
-/*
- * The shortest decimal that reads back as the same float (single) or
- * double, laid out as PostgreSQL's float4out/float8out lay out their Ryu
- * output: fixed notation for decimal exponents from -4 up to 5 (float4) or
- * 14 (float8), otherwise d.ddde+XX with at least two exponent digits.
- *
- * The digits come from printf's correctly rounded %.*e at increasing
- * precision, keeping the first that reads back exactly.  Ryu picks the
- * nearest of the shortest round-tripping decimals; the correctly rounded
- * one at that length is the nearest decimal of all, so the two agree
- * except, at most, for a value exactly at a power of two, whose lower
- * neighbour is closer than its upper one: there the nearest short decimal
- * can fall just outside the narrower side while a farther one on the wider
- * side still reads back, and we print one digit more than PostgreSQL.
- * Both read back as the same value.
- *
- * Writes at most FLOAT_BUFLEN bytes including the NUL; returns the length.
- */
-static size_t
-format_float(char *buf, double value, bool single)
-{
-	char		tmp[FLOAT_BUFLEN + 16];
-	char		digits[FLOAT_BUFLEN];
-	int			ndigits = 0;
-	int			exp;
-	int			maxprec = single ? 9 : 17;
-	int			fixed_limit = single ? 6 : 15;
-	const char *e;
-	char	   *cp = buf;
-
-	if (isnan(value))
-		return (size_t) snprintf(buf, FLOAT_BUFLEN, "NaN");
-	if (isinf(value))
-		return (size_t) snprintf(buf, FLOAT_BUFLEN, "%sInfinity",
-								 value < 0 ? "-" : "");
-	if (value == 0)
-		return (size_t) snprintf(buf, FLOAT_BUFLEN, "%s",
-								 signbit(value) ? "-0" : "0");
-
-	for (int prec = 1; prec <= maxprec; prec++)
-	{
-		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, value);
-		if (single ? (strtof(tmp, NULL) == (float) value) :
-			(strtod(tmp, NULL) == value))
-			break;
-	}
-
-	/*
-	 * Take the digits and exponent apart without assuming the decimal
-	 * point is '.': printf and strtod follow LC_NUMERIC, which a client
-	 * program may have set.
-	 */
-	e = strchr(tmp, 'e');
-	if (e == NULL)
-		return (size_t) snprintf(buf, FLOAT_BUFLEN, "NaN");
-	for (const char *p = tmp; p < e; p++)
-	{
-		if (*p >= '0' && *p <= '9')
-			digits[ndigits++] = *p;
-	}
-	while (ndigits > 1 && digits[ndigits - 1] == '0')
-		ndigits--;
-	exp = atoi(e + 1);
-
-	if (value < 0)
-		*cp++ = '-';
-	if (exp >= -4 && exp < fixed_limit)
-	{
-		if (exp < 0)
-		{
-			*cp++ = '0';
-			*cp++ = '.';
-			for (int i = -1; i > exp; i--)
-				*cp++ = '0';
-			memcpy(cp, digits, ndigits);
-			cp += ndigits;
-		}
-		else
-		{
-			for (int i = 0; i <= exp || i < ndigits; i++)
-			{
-				if (i == exp + 1)
-					*cp++ = '.';
-				*cp++ = (i < ndigits) ? digits[i] : '0';
-			}
-		}
-		*cp = '\0';
-		return (size_t) (cp - buf);
-	}
-
-	*cp++ = digits[0];
-	if (ndigits > 1)
-	{
-		*cp++ = '.';
-		memcpy(cp, digits + 1, ndigits - 1);
-		cp += ndigits - 1;
-	}
-	cp += snprintf(cp, FLOAT_BUFLEN - (cp - buf), "e%c%02d",
-				   exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-	return (size_t) (cp - buf);
 }
 
 /*

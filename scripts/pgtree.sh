@@ -5,8 +5,8 @@
 # Usage: scripts/pgtree.sh DEST
 #
 # Copies the server's binaries, libraries and share directory (the ones
-# PG_CONFIG names) under DEST, keeping their layout, then installs
-# plugin/ into the copy.  PostgreSQL finds its share and library
+# PG_CONFIG names) under DEST, keeping their layout, links its server
+# headers there, then installs plugin/ into the copy.  PostgreSQL finds its share and library
 # directories relative to its own binary, so a cluster started from
 # DEST's binaries loads this checkout's dsplug.so and extension script and
 # nothing else: the tests never depend on, or change, what is installed on
@@ -21,6 +21,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 bindir=$("$PG_CONFIG" --bindir)
 pkglibdir=$("$PG_CONFIG" --pkglibdir)
 sharedir=$("$PG_CONFIG" --sharedir)
+includedir_server=$("$PG_CONFIG" --includedir-server)
 
 copy_dir() {
 	mkdir -p "$dest$2"
@@ -41,6 +42,11 @@ includedir_server=$("$PG_CONFIG" --includedir-server)
 mkdir -p "$dest$(dirname "$includedir_server")"
 ln -s "$includedir_server" "$dest$includedir_server"
 rm -f "$dest$sharedir"/extension/dsplug*
+# the server's headers, for what tests build against the copy (the consumer
+# and regress/unit take type OIDs and the float renderings from them):
+# read-only, so linked rather than copied
+mkdir -p "$(dirname "$dest$includedir_server")"
+ln -s "$includedir_server" "$dest$includedir_server"
 
 # The copy's own pg_config answers with the copy's directories.
 priv="$dest$bindir/pg_config"

@@ -44,6 +44,25 @@
 								 * permission or authentication denied,
 								 * unknown publication */
 
+/*
+ * The one answer to "retry or stop?" that every failure carries
+ * (error_set): a failure of class RESULT_RETRY is one a later attempt may
+ * not meet (a lost connection, a server shutting down or restarting, a
+ * slot still held by our previous walsender): the run reconnects with
+ * backoff.  Every other class ends the run with its exit code
+ * (result_exit_code).
+ */
+typedef enum Result
+{
+	RESULT_OK = 0,
+	RESULT_RETRY,
+	RESULT_SERVER,				/* EXIT_SERVER */
+	RESULT_TARGET,				/* EXIT_TARGET */
+	RESULT_RUNTIME,				/* EXIT_RUNTIME */
+	RESULT_USAGE				/* EXIT_USAGE: a file named on the command
+								 * line cannot be used */
+} Result;
+
 /* WAL positions: printed "%X/%X" with LSN_FORMAT_ARGS, as PostgreSQL does */
 #define LSN_FORMAT_ARGS(lsn)	((unsigned int) ((lsn) >> 32)), ((unsigned int) (lsn))
 #define INVALID_LSN				((uint64_t) 0)
@@ -60,9 +79,11 @@ extern bool log_verbose_on;
 extern void log_info(const char *fmt,...) CONSUMER_PRINTF(1, 2);
 extern void log_warning(const char *fmt,...) CONSUMER_PRINTF(1, 2);
 extern void log_verbose(const char *fmt,...) CONSUMER_PRINTF(1, 2);
-extern void error_set(int exit_code, const char *fmt,...) CONSUMER_PRINTF(2, 3);
+extern void error_set(Result result, const char *fmt,...) CONSUMER_PRINTF(2, 3);
 extern const char *error_message(void);
+extern Result error_result(void);
 extern int	error_exit_code(void);
+extern int	result_exit_code(Result result);
 extern void error_clear(void);
 extern int64_t clock_us(void);	/* monotonic */
 extern int64_t postgres_now_us(void);	/* wall clock, since 2000-01-01 */

@@ -4,12 +4,13 @@
  *		Messages on stderr, the pending error and its exit code, clocks,
  *		and allocation that exits instead of returning NULL.
  *
- * Errors travel as one pending message with an exit code (common.h): the
- * function that detects a failure calls error_set() with a message of the
- * form "could not <verb> <object>: <reason>" and returns false, its callers
- * return false in turn, and main() prints the message and exits with the
- * code.  Only the first error is kept: it is the cause, what follows are
- * consequences.
+ * Errors travel as one pending message with its class, a Result
+ * (common.h): the function that detects a failure calls error_set() with
+ * a message of the form "could not <verb> <object>: <reason>" and returns
+ * false, its callers return false in turn; the run (core/stream.c)
+ * retries a RESULT_RETRY and clears it, and main() prints anything else
+ * and exits with its class's code.  Only the first error is kept: it is
+ * the cause, what follows are consequences.
  *
  * consumer/common/log.c
  *
@@ -29,7 +30,7 @@ bool		log_quiet = false;
 bool		log_verbose_on = false;
 
 static char pending_error[ERROR_MESSAGE_SIZE];
-static int	pending_exit_code = EXIT_OK;
+static Result pending_result = RESULT_OK;
 
 static void vlog(const char *prefix, const char *fmt, va_list ap);
 
@@ -85,12 +86,12 @@ vlog(const char *prefix, const char *fmt, va_list ap)
  * embedded ones are flattened so the message stays one line.
  */
 void
-error_set(int exit_code, const char *fmt,...)
+error_set(Result result, const char *fmt,...)
 {
 	va_list		ap;
 	size_t		len;
 
-	if (pending_exit_code != EXIT_OK)
+	if (pending_result != RESULT_OK)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(pending_error, sizeof(pending_error), fmt, ap);
@@ -105,7 +106,7 @@ error_set(int exit_code, const char *fmt,...)
 		if (pending_error[i] == '\n' || pending_error[i] == '\t')
 			pending_error[i] = ' ';
 	}
-	pending_exit_code = exit_code;
+	pending_result = result;
 }
 
 const char *
@@ -114,10 +115,42 @@ error_message(void)
 	return pending_error;
 }
 
+/* The class of the pending error (RESULT_OK: none). */
+Result
+error_result(void)
+{
+	return pending_result;
+}
+
+/* The exit code of the pending error (EXIT_OK: none). */
 int
 error_exit_code(void)
 {
-	return pending_exit_code;
+	return result_exit_code(pending_result);
+}
+
+/*
+ * The exit code for a class of failure.  A retryable failure that ends
+ * the run anyway (it was the last thing that happened) is a runtime error.
+ */
+int
+result_exit_code(Result result)
+{
+	switch (result)
+	{
+		case RESULT_OK:
+			return EXIT_OK;
+		case RESULT_SERVER:
+			return EXIT_SERVER;
+		case RESULT_TARGET:
+			return EXIT_TARGET;
+		case RESULT_USAGE:
+			return EXIT_USAGE;
+		case RESULT_RETRY:
+		case RESULT_RUNTIME:
+			break;
+	}
+	return EXIT_RUNTIME;
 }
 
 /* Forget a pending error that turned out to be retryable. */
@@ -125,7 +158,7 @@ void
 error_clear(void)
 {
 	pending_error[0] = '\0';
-	pending_exit_code = EXIT_OK;
+	pending_result = RESULT_OK;
 }
 
 int64_t

@@ -322,9 +322,9 @@ apply_tick(Applier *a)
  * known): the walsender writes a transaction's last frame at the end of
  * its commit record, so the end LSN the target will record is checked
  * against it, and never comes from the payload alone.  Returns false after
- * error_set(): a frame that does not decode is EXIT_SERVER when it is not
+ * error_set(): a frame that does not decode is RESULT_SERVER when it is not
  * one we speak (a slot of another plugin, or a plugin speaking another
- * version), EXIT_RUNTIME otherwise (a damaged frame fails its checksum).
+ * version), RESULT_RUNTIME otherwise (a damaged frame fails its checksum).
  */
 bool
 apply_frame(Applier *a, const uint8_t *frame, size_t len, uint64_t position)
@@ -345,7 +345,7 @@ apply_frame(Applier *a, const uint8_t *frame, size_t len, uint64_t position)
 	b = wire_decoder_read(a->decoder, frame, len, errbuf, sizeof(errbuf));
 	if (b == NULL)
 	{
-		error_set(wire_decoder_foreign(a->decoder) ? EXIT_SERVER : EXIT_RUNTIME,
+		error_set(wire_decoder_foreign(a->decoder) ? RESULT_SERVER : RESULT_RUNTIME,
 				  "could not decode frame: %s", errbuf);
 		return false;
 	}
@@ -458,7 +458,7 @@ apply_prepared_batch(Applier *a, const WireBatch *b, uint64_t position)
 	}
 	if (a->receiving == NULL || a->receiving->xid != b->xid)
 	{
-		error_set(EXIT_RUNTIME, "could not apply prepared transaction %u: a batch of it arrived without its first batch",
+		error_set(RESULT_RUNTIME, "could not apply prepared transaction %u: a batch of it arrived without its first batch",
 				  b->xid);
 		return false;
 	}
@@ -552,7 +552,7 @@ apply_control(Applier *a, const WireBatch *b, uint64_t position)
 		s = spool_lookup(a, cp->xid, false);
 		if (s != NULL && (s->gid == NULL || strcmp(s->gid, cp->gid) != 0))
 		{
-			error_set(EXIT_RUNTIME, "could not apply COMMIT PREPARED '%s' of transaction %u: the transaction was prepared as '%s'",
+			error_set(RESULT_RUNTIME, "could not apply COMMIT PREPARED '%s' of transaction %u: the transaction was prepared as '%s'",
 					  cp->gid, cp->xid, s->gid != NULL ? s->gid : "(not prepared)");
 			return false;
 		}
@@ -566,7 +566,7 @@ apply_control(Applier *a, const WireBatch *b, uint64_t position)
 		}
 		if (s == NULL)
 		{
-			error_set(EXIT_RUNTIME, "could not apply COMMIT PREPARED '%s' of transaction %u at %X/%X: its prepared transaction was not received in this session",
+			error_set(RESULT_RUNTIME, "could not apply COMMIT PREPARED '%s' of transaction %u at %X/%X: its prepared transaction was not received in this session",
 					  cp->gid, cp->xid, LSN_FORMAT_ARGS(cp->commit_lsn));
 			return false;
 		}
@@ -607,7 +607,7 @@ check_end(Applier *a, const char *what, uint32_t xid, uint64_t start_lsn,
 	if (end_lsn <= start_lsn ||
 		(position != INVALID_LSN && end_lsn != position))
 	{
-		error_set(EXIT_RUNTIME, "could not apply %s %u: its record at %X/%X ends at %X/%X, but its frame is at %X/%X",
+		error_set(RESULT_RUNTIME, "could not apply %s %u: its record at %X/%X ends at %X/%X, but its frame is at %X/%X",
 				  what, xid, LSN_FORMAT_ARGS(start_lsn), LSN_FORMAT_ARGS(end_lsn),
 				  LSN_FORMAT_ARGS(position));
 		return false;
@@ -615,7 +615,7 @@ check_end(Applier *a, const char *what, uint32_t xid, uint64_t start_lsn,
 	/* skipped as ending before applied_lsn: it must, or it is lost */
 	if (skippable && start_lsn < a->applied_lsn && end_lsn > a->applied_lsn)
 	{
-		error_set(EXIT_RUNTIME, "could not skip %s %u: its record starts at %X/%X, before the target's position %X/%X, but ends after it at %X/%X",
+		error_set(RESULT_RUNTIME, "could not skip %s %u: its record starts at %X/%X, before the target's position %X/%X, but ends after it at %X/%X",
 				  what, xid, LSN_FORMAT_ARGS(start_lsn),
 				  LSN_FORMAT_ARGS(a->applied_lsn), LSN_FORMAT_ARGS(end_lsn));
 		return false;
@@ -766,7 +766,7 @@ replay_batch(Applier *a, Spool *s, const Dsplug__Batch *batch,
 			free(packed);
 			if (copy == NULL)
 			{
-				error_set(EXIT_RUNTIME, "could not copy a description of relation %u: out of memory",
+				error_set(RESULT_RUNTIME, "could not copy a description of relation %u: out of memory",
 						  rec->relation->oid);
 				return false;
 			}
@@ -805,7 +805,7 @@ replay_batch(Applier *a, Spool *s, const Dsplug__Batch *batch,
 			(ch->new_ != NULL && ch->new_->n_values != item.relation->n_columns) ||
 			(ch->old != NULL && ch->old->n_values != item.relation->n_columns))
 		{
-			error_set(EXIT_RUNTIME, "could not apply a spooled change of relation %u in transaction %u: it does not match the relation's description",
+			error_set(RESULT_RUNTIME, "could not apply a spooled change of relation %u in transaction %u: it does not match the relation's description",
 					  ch->relation, s->xid);
 			return false;
 		}
@@ -1189,7 +1189,7 @@ apply_truncate(Applier *a, const WireItem *item)
 		rels[n] = current_relation(a, tr->relations[i]);
 		if (rels[n] == NULL)
 		{
-			error_set(EXIT_RUNTIME, "could not truncate relation %u: it was not described",
+			error_set(RESULT_RUNTIME, "could not truncate relation %u: it was not described",
 					  tr->relations[i]);
 			free(rels);
 			return false;

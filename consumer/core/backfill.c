@@ -105,8 +105,7 @@ bool
 backfill_run(const ConsumerOptions *opts, Sink *sink, const char *snapshot,
 			 uint64_t lsn)
 {
-	bool		retryable;
-	PGconn	   *conn = source_connect(opts->dbname, false, &retryable);
+	PGconn	   *conn = source_connect(opts->dbname, false);
 	SourceTables tables = {NULL};
 	CopyTarget	ct = {sink, 0};
 	int64_t		started = clock_us();
@@ -144,7 +143,7 @@ backfill_run(const ConsumerOptions *opts, Sink *sink, const char *snapshot,
 			goto abort;
 		if (stop_requested)
 		{
-			error_set(EXIT_RUNTIME, "could not copy the published tables: interrupted");
+			error_set(RESULT_RUNTIME, "could not copy the published tables: interrupted");
 			goto abort;
 		}
 	}
@@ -173,8 +172,7 @@ done:
 bool
 backfill_temporary_slot(const ConsumerOptions *opts, Sink *sink, uint64_t *lsn)
 {
-	bool		retryable;
-	PGconn	   *repl = source_connect(opts->dbname, true, &retryable);
+	PGconn	   *repl = source_connect(opts->dbname, true);
 	char	   *snapshot = NULL;
 	char		name[64];
 	bool		ok = false;
@@ -215,8 +213,7 @@ backfill_relation(const ConsumerOptions *opts, Sink *sink,
 				  const Dsplug__Relation *rel, void (*tick) (void *),
 				  void *tick_arg, uint64_t *copied_lsn)
 {
-	bool		retryable;
-	PGconn	   *repl = source_connect(opts->dbname, true, &retryable);
+	PGconn	   *repl = source_connect(opts->dbname, true);
 	PGconn	   *conn = NULL;
 	SourceTables tables = {NULL};
 	CopyTarget	ct = {sink, 0};
@@ -230,7 +227,7 @@ backfill_relation(const ConsumerOptions *opts, Sink *sink,
 	snprintf(name, sizeof(name), "dsplug_backfill_%d", (int) getpid());
 	if (!source_create_slot(repl, name, true, &snapshot, copied_lsn))
 		goto done;
-	conn = source_connect(opts->dbname, false, &retryable);
+	conn = source_connect(opts->dbname, false);
 	if (conn == NULL)
 		goto done;
 	if (!source_set_formats(conn))

@@ -254,7 +254,7 @@ spool_read(Spool *s, Dsplug__Relation **rel, Dsplug__Batch **batch)
 	}
 	if (hdr[0] != SPOOL_RELATION && hdr[0] != SPOOL_BATCH)
 	{
-		error_set(EXIT_RUNTIME, "could not read spool file of transaction %u in \"%s\": entry %llu has an unknown kind 0x%02x: the file was damaged on disk",
+		error_set(RESULT_RUNTIME, "could not read spool file of transaction %u in \"%s\": entry %llu has an unknown kind 0x%02x: the file was damaged on disk",
 				  s->xid, s->dir, (unsigned long long) s->entries_read + 1,
 				  (unsigned int) hdr[0]);
 		return SPOOL_ERROR;
@@ -264,7 +264,7 @@ spool_read(Spool *s, Dsplug__Relation **rel, Dsplug__Batch **batch)
 	if (sizeof(hdr) + len + SPOOL_ENTRY_CRC > s->bytes)
 	{
 		/* a damaged length: do not allocate what it claims */
-		error_set(EXIT_RUNTIME, "could not read spool file of transaction %u in \"%s\": entry %llu claims %zu bytes, more than the file holds: the file was damaged on disk",
+		error_set(RESULT_RUNTIME, "could not read spool file of transaction %u in \"%s\": entry %llu claims %zu bytes, more than the file holds: the file was damaged on disk",
 				  s->xid, s->dir, (unsigned long long) s->entries_read + 1,
 				  len);
 		return SPOOL_ERROR;
@@ -288,7 +288,7 @@ spool_read(Spool *s, Dsplug__Relation **rel, Dsplug__Batch **batch)
 	computed = wire_crc32c(pack_buf, sizeof(hdr) + len);
 	if (stored != computed)
 	{
-		error_set(EXIT_RUNTIME, "could not read spool file of transaction %u in \"%s\": checksum mismatch in entry %llu (entry says %08x, its contents give %08x): the file was damaged on disk",
+		error_set(RESULT_RUNTIME, "could not read spool file of transaction %u in \"%s\": checksum mismatch in entry %llu (entry says %08x, its contents give %08x): the file was damaged on disk",
 				  s->xid, s->dir, (unsigned long long) s->entries_read + 1,
 				  stored, computed);
 		return SPOOL_ERROR;
@@ -306,7 +306,7 @@ spool_read(Spool *s, Dsplug__Relation **rel, Dsplug__Batch **batch)
 		if (*batch != NULL)
 			return SPOOL_BATCH_ENTRY;
 	}
-	error_set(EXIT_RUNTIME, "could not read spool file of transaction %u: an entry of %zu bytes does not unpack (out of memory?)",
+	error_set(RESULT_RUNTIME, "could not read spool file of transaction %u: an entry of %zu bytes does not unpack (out of memory?)",
 			  s->xid, len);
 	return SPOOL_ERROR;
 }
@@ -326,14 +326,14 @@ spool_open_file(Spool *s)
 	fd = mkstemp(path);
 	if (fd < 0)
 	{
-		error_set(EXIT_RUNTIME, "could not create spool file \"%s\": %s",
+		error_set(RESULT_RUNTIME, "could not create spool file \"%s\": %s",
 				  path, strerror(errno));
 		free(path);
 		return false;
 	}
 	if (unlink(path) != 0 || (s->file = fdopen(fd, "w+b")) == NULL)
 	{
-		error_set(EXIT_RUNTIME, "could not create spool file \"%s\": %s",
+		error_set(RESULT_RUNTIME, "could not create spool file \"%s\": %s",
 				  path, strerror(errno));
 		close(fd);
 		free(path);
@@ -352,7 +352,7 @@ spool_put(Spool *s, char kind, const ProtobufCMessage *msg)
 
 	if (len > UINT32_MAX)
 	{
-		error_set(EXIT_RUNTIME, "could not write spool file of transaction %u: an entry of %zu bytes is too large",
+		error_set(RESULT_RUNTIME, "could not write spool file of transaction %u: an entry of %zu bytes is too large",
 				  s->xid, len);
 		return false;
 	}
@@ -384,7 +384,7 @@ spool_put(Spool *s, char kind, const ProtobufCMessage *msg)
 static bool
 spool_fail(Spool *s, const char *what)
 {
-	error_set(EXIT_RUNTIME, "could not %s spool file of transaction %u in \"%s\": %s",
+	error_set(RESULT_RUNTIME, "could not %s spool file of transaction %u in \"%s\": %s",
 			  what, s->xid, s->dir,
 			  errno != 0 ? strerror(errno) : "unexpected end of file");
 	return false;

@@ -17,6 +17,9 @@
  * slot, a slot of another plugin, permission or authentication denied, an
  * unknown publication, a wire version the server's plugin does not speak)
  * ends the run with EXIT_SERVER: retrying would not change the answer.
+ * Which is which is the failure's class, RESULT_RETRY or another
+ * (common.h), whatever step of the session failed: the connection, a copy,
+ * a read of unchanged TOAST values.
  *
  * consumer/core/stream.c
  *
@@ -60,8 +63,6 @@ typedef struct Stream
 								 * two_phase */
 	bool		backfilled;		/* the target was filled this run */
 	bool		streamed;		/* the session got as far as streaming */
-	bool		source_failed;	/* a copy or a read of unchanged TOAST
-								 * values lost its connection */
 } Stream;
 
 static SessionResult run_session(Stream *st);
@@ -71,6 +72,7 @@ static SessionResult stream_loop(Stream *st);
 static SessionResult finish(Stream *st);
 static SessionResult handle_message(Stream *st, const ReplMessage *msg);
 static SessionResult connection_lost(Stream *st, const char *what);
+static SessionResult session_failed(void);
 static SessionResult copy_failed(void);
 static bool confirmable_lsn(Stream *st, uint64_t *lsn);
 static bool set_position(Stream *st);
@@ -115,7 +117,6 @@ stream_run(const ConsumerOptions *opts, Applier *a)
 		SessionResult r;
 
 		st.streamed = false;
-		st.source_failed = false;
 		r = run_session(&st);
 
 		/* keep what is complete; a transaction cut short comes again */
@@ -180,12 +181,11 @@ stream_run(const ConsumerOptions *opts, Applier *a)
 static SessionResult
 run_session(Stream *st)
 {
-	bool		retryable;
 	SessionResult r;
 
-	st->conn = source_connect(st->opts->dbname, true, &retryable);
+	st->conn = source_connect(st->opts->dbname, true);
 	if (st->conn == NULL)
-		return retryable ? SESSION_RETRY : SESSION_FATAL;
+		return session_failed();
 	if (!source_set_formats(st->conn))
 		return connection_lost(st, "configure the replication connection");
 
@@ -214,10 +214,9 @@ prepare_slot(Stream *st)
 	const ConsumerOptions *opts = st->opts;
 	Applier    *a = st->applier;
 	ReplSlot	slot;
-	bool		retryable;
 
-	if (!repl_check_slot(st->conn, opts->slot, &slot, &retryable))
-		return retryable ? SESSION_RETRY : SESSION_FATAL;
+	if (!repl_check_slot(st->conn, opts->slot, &slot))
+		return session_failed();
 
 	if (!slot.exists)
 	{
@@ -226,7 +225,7 @@ prepare_slot(Stream *st)
 
 		if (!opts->create_slot)
 		{
-			error_set(EXIT_SERVER, "could not start replication: replication slot \"%s\" does not exist (create it, or use --create-slot)",
+			error_set(RESULT_SERVER, "could not start replication: replication slot \"%s\" does not exist (create it, or use --create-slot)",
 					  opts->slot);
 			return SESSION_FATAL;
 		}
@@ -239,7 +238,7 @@ prepare_slot(Stream *st)
 		 * again.
 		 */
 		if (!source_create_slot(st->conn, opts->slot, false, &snapshot, &lsn))
-			return error_exit_code() == EXIT_SERVER ? SESSION_FATAL : SESSION_RETRY;
+			return session_failed();
 		log_info("created replication slot \"%s\" at %X/%X", opts->slot,
 				 LSN_FORMAT_ARGS(lsn));
 		if (!backfill_run(opts, a->sink, snapshot, lsn))
@@ -296,14 +295,18 @@ set_position(Stream *st)
 	return true;
 }
 
-/* A copy before streaming failed: stop, retry, or give up as it says. */
+/* A step failed: retry the session or give up, as error_set() said. */
+static SessionResult
+session_failed(void)
+{
+	return error_result() == RESULT_RETRY ? SESSION_RETRY : SESSION_FATAL;
+}
+
+/* A copy before streaming failed: a stop request interrupted it, or so. */
 static SessionResult
 copy_failed(void)
 {
-	if (stop_requested)
-		return SESSION_DONE;
-	return error_exit_code() == EXIT_SERVER ||
-		error_exit_code() == EXIT_TARGET ? SESSION_FATAL : SESSION_RETRY;
+	return stop_requested ? SESSION_DONE : session_failed();
 }
 
 /*
@@ -330,7 +333,6 @@ start_replication(Stream *st)
 		{"streaming", opts->streaming ? "on" : NULL},
 		{"two_phase", opts->two_phase ? "on" : NULL}
 	};
-	bool		retryable;
 
 	if (!sink_flushed_lsn(a->sink, &start))
 		return SESSION_FATAL;
@@ -338,8 +340,8 @@ start_replication(Stream *st)
 		start = floor;
 	if (!repl_start(st->conn, opts->slot, start, DSPLUG_WIRE_VERSION,
 					opts->publications, options,
-					(int) (sizeof(options) / sizeof(options[0])), &retryable))
-		return retryable ? SESSION_RETRY : SESSION_FATAL;
+					(int) (sizeof(options) / sizeof(options[0]))))
+		return session_failed();
 
 	log_info("streaming slot \"%s\" from %X/%X into %s", opts->slot,
 			 LSN_FORMAT_ARGS(start), a->sink->uri);
@@ -370,7 +372,6 @@ stream_loop(Stream *st)
 	{
 		ReplMessage msg;
 		char	   *buf;
-		bool		retryable;
 		ReplRead	r;
 		SessionResult sr;
 		uint64_t	confirmed;
@@ -386,7 +387,7 @@ stream_loop(Stream *st)
 		status_tick(&st->status, a, confirmed, st->server_lsn, false);
 		publish_metrics(st, confirmed, false);
 
-		r = repl_read(st->conn, &msg, &buf, &retryable);
+		r = repl_read(st->conn, &msg, &buf);
 		if (r == REPL_NONE)
 		{
 			int64_t		timeout;
@@ -423,7 +424,7 @@ stream_loop(Stream *st)
 		if (r == REPL_FAILED)
 		{
 			repl_release(buf);
-			return retryable ? SESSION_RETRY : SESSION_FATAL;
+			return session_failed();
 		}
 
 		sr = handle_message(st, &msg);
@@ -457,17 +458,13 @@ handle_message(Stream *st, const ReplMessage *msg)
 		!recorder_write(st->recorder, msg->data_start, msg->wal_end,
 						msg->data, msg->len))
 		return SESSION_FATAL;
+	/*
+	 * A copy, or a read of unchanged TOAST values, that lost its connection
+	 * is retried: the transaction being applied is rolled back and sent
+	 * again.
+	 */
 	if (!apply_frame(st->applier, msg->data, msg->len, msg->data_start))
-	{
-		/*
-		 * A copy, or a read of unchanged TOAST values, that lost its
-		 * connection is retried: the transaction being applied is rolled
-		 * back and sent again.
-		 */
-		if (st->source_failed && error_exit_code() == EXIT_RUNTIME)
-			return SESSION_RETRY;
-		return SESSION_FATAL;
-	}
+		return session_failed();
 	return SESSION_CONTINUE;
 }
 
@@ -568,11 +565,8 @@ copy_relation(void *arg, const Dsplug__Relation *rel, bool created,
 	log_info("copying table \"%s\".\"%s\": %s", rel->schema, rel->name,
 			 created ? "it is new to the target" :
 			 "it has columns new to the target");
-	if (backfill_relation(st->opts, st->applier->sink, rel, copy_tick, st,
-						  copied_lsn))
-		return true;
-	st->source_failed = true;
-	return false;
+	return backfill_relation(st->opts, st->applier->sink, rel, copy_tick, st,
+							 copied_lsn);
 }
 
 /* ApplySource: unchanged TOAST values, read by source/toast_fetch.c. */
@@ -582,13 +576,9 @@ complete_row(void *arg, const Dsplug__Relation *rel, const Dsplug__Tuple *old,
 			 const Dsplug__Tuple **completed, bool *vanished)
 {
 	Stream	   *st = arg;
-	bool		retryable;
 
-	if (toast_fetch_complete(st->toast, rel, old, new_, commit_lsn,
-							 completed, vanished, &retryable))
-		return true;
-	st->source_failed = retryable;
-	return false;
+	return toast_fetch_complete(st->toast, rel, old, new_, commit_lsn,
+								completed, vanished);
 }
 
 /*

@@ -10,7 +10,7 @@
  * lives in its own folder.
  *
  * A call out of order is a bug of the consumer, not of the target or of
- * the stream: it stops the run with EXIT_RUNTIME and names both calls,
+ * the stream: it stops the run with RESULT_RUNTIME and names both calls,
  * rather than handing a sink something it was promised never to see.
  *
  * consumer/sinks/sink.c
@@ -168,7 +168,7 @@ sink_usage_options(FILE *out)
 /*
  * Open the sink a --target URI names, with its options (checked by
  * sink_check_options).  The caller owns the result and closes it with
- * sink_close.  NULL after error_set(EXIT_TARGET, ...) when the URI is not
+ * sink_close.  NULL after error_set(RESULT_TARGET, ...) when the URI is not
  * understood or the target cannot be opened.
  */
 Sink *
@@ -188,7 +188,7 @@ sink_open(const char *uri, const SinkOption *options, int noptions,
 				strncat(known, " or ", sizeof(known) - strlen(known) - 1);
 			strncat(known, registry[i]->uri_help, sizeof(known) - strlen(known) - 1);
 		}
-		error_set(EXIT_TARGET, "could not open target \"%s\": unknown target type; use %s",
+		error_set(RESULT_TARGET, "could not open target \"%s\": unknown target type; use %s",
 				  uri, known);
 		return NULL;
 	}
@@ -331,7 +331,7 @@ sink_close(Sink *sink)
 static bool
 out_of_order(Sink *sink, const char *call)
 {
-	error_set(EXIT_RUNTIME, "could not write to target \"%s\": %s called %s (a bug of dsplug-consumer)",
+	error_set(RESULT_RUNTIME, "could not write to target \"%s\": %s called %s (a bug of dsplug-consumer)",
 			  sink->uri, call, state_name(sink->state));
 	return false;
 }

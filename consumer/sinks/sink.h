@@ -42,7 +42,7 @@
  * learns there that its server refused a row).
  *
  * Every sink call that can fail returns false after error_set() with
- * EXIT_TARGET or another class; the core then stops.  Pointers passed in
+ * RESULT_TARGET or another class; the core then stops.  Pointers passed in
  * (descriptions, tuples) are valid only during the call: a sink copies what
  * it keeps.
  *

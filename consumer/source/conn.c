@@ -63,11 +63,12 @@ source_retryable_sqlstate(const char *sqlstate)
 
 /*
  * Connect to conninfo, as a replication connection (replication=database)
- * or a normal one.  On failure returns NULL after error_set(), with
- * *retryable telling a server that is down from one that refuses us.
+ * or a normal one.  On failure returns NULL after error_set():
+ * RESULT_RETRY for a server that is down, RESULT_SERVER for one that
+ * refuses us.
  */
 PGconn *
-source_connect(const char *conninfo, bool replication, bool *retryable)
+source_connect(const char *conninfo, bool replication)
 {
 	const char *keys[4];
 	const char *values[4];
@@ -90,8 +91,8 @@ source_connect(const char *conninfo, bool replication, bool *retryable)
 	if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
 		return conn;
 
-	*retryable = conn != NULL && !permanent_connect_failure(conn);
-	error_set(*retryable ? EXIT_RUNTIME : EXIT_SERVER, "could not connect to the server: %s",
+	error_set(conn != NULL && !permanent_connect_failure(conn) ?
+			  RESULT_RETRY : RESULT_SERVER, "could not connect to the server: %s",
 			  conn != NULL ? PQerrorMessage(conn) : "out of memory");
 	PQfinish(conn);
 	return NULL;
@@ -149,7 +150,7 @@ source_set_formats(PGconn *conn)
  * replication connection: the snapshot it returns (a malloc'ed name the
  * caller frees) shows exactly the transactions that committed before the
  * slot's consistent point *lsn, and lives until the connection's next
- * command.  Returns false after error_set(): EXIT_SERVER for a refusal.
+ * command.  Returns false after error_set(): RESULT_SERVER for a refusal.
  */
 bool
 source_create_slot(PGconn *conn, const char *name, bool temporary,
@@ -161,7 +162,7 @@ source_create_slot(PGconn *conn, const char *name, bool temporary,
 
 	if (ident == NULL)
 	{
-		error_set(EXIT_RUNTIME, "could not create replication slot \"%s\": %s",
+		error_set(RESULT_RETRY, "could not create replication slot \"%s\": %s",
 				  name, PQerrorMessage(conn));
 		return false;
 	}
@@ -176,7 +177,7 @@ source_create_slot(PGconn *conn, const char *name, bool temporary,
 		const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		bool		retry = sqlstate == NULL || source_retryable_sqlstate(sqlstate);
 
-		error_set(retry ? EXIT_RUNTIME : EXIT_SERVER,
+		error_set(retry ? RESULT_RETRY : RESULT_SERVER,
 				  "could not create replication slot \"%s\": %s", name,
 				  PQresultErrorMessage(res));
 		PQclear(res);
@@ -184,7 +185,7 @@ source_create_slot(PGconn *conn, const char *name, bool temporary,
 	}
 	if (!parse_lsn(PQgetvalue(res, 0, 1), lsn))
 	{
-		error_set(EXIT_RUNTIME, "could not create replication slot \"%s\": invalid consistent point \"%s\"",
+		error_set(RESULT_RETRY, "could not create replication slot \"%s\": invalid consistent point \"%s\"",
 				  name, PQgetvalue(res, 0, 1));
 		PQclear(res);
 		return false;
@@ -215,7 +216,7 @@ source_begin_snapshot(PGconn *conn, const char *snapshot)
 	res = PQexec(conn, sql);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 	{
-		error_set(EXIT_RUNTIME, "could not import the backfill snapshot: %s",
+		error_set(RESULT_RETRY, "could not import the backfill snapshot: %s",
 				  PQresultErrorMessage(res));
 		PQclear(res);
 		return false;
@@ -224,11 +225,14 @@ source_begin_snapshot(PGconn *conn, const char *snapshot)
 	return true;
 }
 
-/* The connection failed while doing what: false after error_set(). */
+/*
+ * The connection failed while doing what: false after error_set() with
+ * RESULT_RETRY.
+ */
 bool
 source_conn_failed(PGconn *conn, const char *what)
 {
-	error_set(EXIT_RUNTIME, "could not %s: %s", what,
+	error_set(RESULT_RETRY, "could not %s: %s", what,
 			  conn != NULL ? PQerrorMessage(conn) : "no connection");
 	return false;
 }

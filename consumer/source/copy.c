@@ -30,28 +30,7 @@
 
 #include "source/source.h"
 #include "wire_text.h"
-
-/* PostgreSQL type oids (pg_type.dat) the wire has typed kinds for */
-#define BOOLOID			16
-#define BYTEAOID		17
-#define NAMEOID			19
-#define INT8OID			20
-#define INT2OID			21
-#define INT4OID			23
-#define TEXTOID			25
-#define JSONOID			114
-#define FLOAT4OID		700
-#define FLOAT8OID		701
-#define BPCHAROID		1042
-#define VARCHAROID		1043
-#define DATEOID			1082
-#define TIMEOID			1083
-#define TIMESTAMPOID	1114
-#define TIMESTAMPTZOID	1184
-#define INTERVALOID		1186
-#define NUMERICOID		1700
-#define UUIDOID			2950
-#define JSONBOID		3802
+#include "wire_types.h"
 
 /* numeric_send's sign word */
 #define NUMERIC_POS		0x0000
@@ -115,8 +94,6 @@ static bool decode_value(TableCopy *tc, Dsplug__Kind kind, uint32_t typoid,
 						 const uint8_t *p, int32_t len, Dsplug__Value *v);
 static bool decode_array(TableCopy *tc, const Dsplug__Column *col,
 						 const uint8_t *p, int32_t len, Dsplug__Value *v);
-static Dsplug__Kind type_kind(uint32_t typoid);
-static bool is_text_type(uint32_t typoid);
 static char *publications_array(const char *names);
 static void *arena_alloc(Arena *a, size_t size);
 static void arena_reset(Arena *a);
@@ -151,9 +128,8 @@ get64(const uint8_t *p)
  * functions' output, as binary COPY gives).  *row is NULL when no such row
  * exists now; otherwise it, and the values it points to, belong to
  * *reader (created on first use, freed by source_read_row_free) and are
- * valid until the next read.  false after error_set; *retryable then
- * tells a lost connection or a server failure worth retrying from one
- * that would fail again.
+ * valid until the next read.  false after error_set(): RESULT_RETRY for a
+ * lost connection or a server failure worth retrying.
  *
  * The row is read from rel itself (a row of an inheritance child is not
  * rel's: the child is published on its own), or from its partitions when
@@ -165,8 +141,7 @@ get64(const uint8_t *p)
 bool
 source_read_row(PGconn *conn, const Dsplug__Relation *rel,
 				  const Dsplug__Relation *want, const Dsplug__Tuple *key,
-				  RowReader **reader, const Dsplug__Tuple **row,
-				  bool *retryable)
+				  RowReader **reader, const Dsplug__Tuple **row)
 {
 	RowReader  *rr = *reader;
 	WireText	sql;
@@ -181,7 +156,6 @@ source_read_row(PGconn *conn, const Dsplug__Relation *rel,
 	bool		ok = false;
 
 	*row = NULL;
-	*retryable = false;
 	if (rr == NULL)
 	{
 		rr = xmalloc(sizeof(RowReader));
@@ -241,7 +215,7 @@ source_read_row(PGconn *conn, const Dsplug__Relation *rel,
 		if (v == NULL || v->kind_case == DSPLUG__VALUE__KIND__NOT_SET ||
 			v->kind_case == DSPLUG__VALUE__KIND_UNCHANGED_TOAST)
 		{
-			error_set(EXIT_TARGET, "could not read a row of table %s: the change does not carry its key column \"%s\"",
+			error_set(RESULT_TARGET, "could not read a row of table %s: the change does not carry its key column \"%s\"",
 					  rr->what, col->name);
 			goto done;
 		}
@@ -249,7 +223,7 @@ source_read_row(PGconn *conn, const Dsplug__Relation *rel,
 		if (!wire_text_append_value(&texts[nparams], v, col))
 		{
 			wire_text_free(&texts[nparams]);
-			error_set(EXIT_RUNTIME, "could not read a row of table %s: out of memory", rr->what);
+			error_set(RESULT_RUNTIME, "could not read a row of table %s: out of memory", rr->what);
 			goto done;
 		}
 		ntexts++;
@@ -269,12 +243,12 @@ source_read_row(PGconn *conn, const Dsplug__Relation *rel,
 	}
 	if (nparams == 0)
 	{
-		error_set(EXIT_TARGET, "could not read a row of table %s: it has no primary key", rr->what);
+		error_set(RESULT_TARGET, "could not read a row of table %s: it has no primary key", rr->what);
 		goto done;
 	}
 	snprintf(oid, sizeof(oid), "%u", rel->oid);
 	params[nparams] = oid;
-	types[nparams] = 26;		/* OIDOID */
+	types[nparams] = OIDOID;
 	nparams++;
 	snprintf(num, sizeof(num), "$%d", nparams);
 	sqlbuf_add(&sql, "(dsplug_r.tableoid = ");
@@ -288,15 +262,15 @@ source_read_row(PGconn *conn, const Dsplug__Relation *rel,
 	{
 		const char *sqlstate = PQresultErrorField(rr->res, PG_DIAG_SQLSTATE);
 
-		*retryable = sqlstate == NULL || source_retryable_sqlstate(sqlstate);
-		error_set(*retryable ? EXIT_RUNTIME : EXIT_SERVER,
+		error_set(sqlstate == NULL || source_retryable_sqlstate(sqlstate) ?
+				  RESULT_RETRY : RESULT_SERVER,
 				  "could not read a row of table %s: %s", rr->what,
 				  PQresultErrorMessage(rr->res));
 		goto done;
 	}
 	if (PQntuples(rr->res) > 1 || PQnfields(rr->res) != rr->tc.nfields)
 	{
-		error_set(EXIT_TARGET, "could not read a row of table %s: %d rows of %d fields for one key",
+		error_set(RESULT_TARGET, "could not read a row of table %s: %d rows of %d fields for one key",
 				  rr->what, PQntuples(rr->res), PQnfields(rr->res));
 		goto done;
 	}
@@ -370,13 +344,13 @@ source_published_tables(PGconn *conn, const char *publications,
 					   1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
-		error_set(EXIT_RUNTIME, "could not list the publications: %s",
+		error_set(RESULT_RETRY, "could not list the publications: %s",
 				  PQresultErrorMessage(res));
 		goto error;
 	}
 	if (PQntuples(res) > 0)
 	{
-		error_set(EXIT_SERVER, "could not copy the published tables: publication \"%s\" does not exist",
+		error_set(RESULT_SERVER, "could not copy the published tables: publication \"%s\" does not exist",
 				  PQgetvalue(res, 0, 0));
 		goto error;
 	}
@@ -396,7 +370,7 @@ source_published_tables(PGconn *conn, const char *publications,
 					   2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
-		error_set(EXIT_RUNTIME, "could not list the published tables: %s",
+		error_set(RESULT_RETRY, "could not list the published tables: %s",
 				  PQresultErrorMessage(res));
 		goto error;
 	}
@@ -450,7 +424,7 @@ source_describe(PGconn *conn, const SourceTables *published, int row,
 					   2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
-		error_set(EXIT_RUNTIME, "could not describe table \"%s\".\"%s\": %s",
+		error_set(RESULT_RETRY, "could not describe table \"%s\".\"%s\": %s",
 				  schema, name, PQresultErrorMessage(res));
 		PQclear(res);
 		return false;
@@ -493,18 +467,11 @@ source_describe(PGconn *conn, const SourceTables *published, int row,
 		col->not_null = PQgetvalue(res, i, 4)[0] == 't';
 		col->primary_key = PQgetvalue(res, i, 7)[0] == 't';
 		col->key = PQgetvalue(res, i, 8)[0] == 't';
-		col->kind = type_kind(typoid);
-		col->element_kind = DSPLUG__KIND__KIND_TEXT;
-
-		/* encode_describe's rule: arrays of typed kinds or character types */
-		if (col->kind == DSPLUG__KIND__KIND_TEXT && !is_text_type(typoid) &&
-			is_array && elem != 0 &&
-			(type_kind(elem) != DSPLUG__KIND__KIND_TEXT || is_text_type(elem)))
-		{
-			col->kind = DSPLUG__KIND__KIND_ARRAY;
-			col->element_kind = type_kind(elem);
+		/* the plugin's kinds, from the one table (proto/wire_types.h) */
+		col->kind = wire_column_kind(typoid, is_array ? elem : 0,
+									 &col->element_kind);
+		if (col->kind == DSPLUG__KIND__KIND_ARRAY)
 			col->element_type_oid = elem;
-		}
 		out->cols[i] = col;
 	}
 	out->rel.n_columns = (size_t) n;
@@ -607,7 +574,7 @@ source_copy_table(PGconn *conn, const SourceTables *tables, int i,
 		const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
 		error_set(sqlstate != NULL && strcmp(sqlstate, "42501") == 0 ?
-				  EXIT_SERVER : EXIT_RUNTIME,
+				  RESULT_SERVER : RESULT_RETRY,
 				  "could not copy table %s: %s", what, PQresultErrorMessage(res));
 		PQclear(res);
 		free(tc.array_text);
@@ -630,7 +597,7 @@ source_copy_table(PGconn *conn, const SourceTables *tables, int i,
 	{
 		if (ok && PQresultStatus(res) != PGRES_COMMAND_OK)
 		{
-			error_set(EXIT_RUNTIME, "could not copy table %s: %s", what,
+			error_set(RESULT_RETRY, "could not copy table %s: %s", what,
 					  PQresultErrorMessage(res));
 			ok = false;
 		}
@@ -669,7 +636,8 @@ select_list(PGconn *conn, TableCopy *tc, WireText *sql)
 		if (c > 0)
 			sqlbuf_add(sql, ", ");
 		tc->array_text[c] = -1;
-		if (col->kind == DSPLUG__KIND__KIND_TEXT && !is_text_type(col->type_oid))
+		if (col->kind == DSPLUG__KIND__KIND_TEXT &&
+			!wire_type_is_character(col->type_oid))
 		{
 			/* the output function's text, NULL kept NULL */
 			sqlbuf_add(sql, "CASE WHEN pg_catalog.num_nulls(");
@@ -752,7 +720,7 @@ copy_rows(PGconn *conn, TableCopy *tc, SourceRowFn row_fn, void *row_arg,
 				continue;
 			if (memcmp(buf, COPY_SIGNATURE, COPY_SIGNATURE_LEN) != 0)
 			{
-				error_set(EXIT_RUNTIME, "could not copy table %s: not a binary COPY stream",
+				error_set(RESULT_RUNTIME, "could not copy table %s: not a binary COPY stream",
 						  tc->what);
 				goto done;
 			}
@@ -777,7 +745,7 @@ copy_rows(PGconn *conn, TableCopy *tc, SourceRowFn row_fn, void *row_arg,
 			}
 			if (nf != tc->nfields)
 			{
-				error_set(EXIT_RUNTIME, "could not copy table %s: a row has %d fields, expected %d",
+				error_set(RESULT_RUNTIME, "could not copy table %s: a row has %d fields, expected %d",
 						  tc->what, nf, tc->nfields);
 				goto done;
 			}
@@ -818,7 +786,7 @@ copy_rows(PGconn *conn, TableCopy *tc, SourceRowFn row_fn, void *row_arg,
 			{
 				if (stop_requested)
 				{
-					error_set(EXIT_RUNTIME, "could not copy table %s: interrupted", tc->what);
+					error_set(RESULT_RETRY, "could not copy table %s: interrupted", tc->what);
 					goto done;
 				}
 				if (tick != NULL)
@@ -831,7 +799,7 @@ copy_rows(PGconn *conn, TableCopy *tc, SourceRowFn row_fn, void *row_arg,
 	}
 	if (!trailer)
 	{
-		error_set(EXIT_RUNTIME, "could not copy table %s: the COPY stream ended early",
+		error_set(RESULT_RETRY, "could not copy table %s: the COPY stream ended early",
 				  tc->what);
 		goto done;
 	}
@@ -1068,7 +1036,7 @@ decode_value(TableCopy *tc, Dsplug__Kind kind, uint32_t typoid,
 	}
 
 bad:
-	error_set(EXIT_RUNTIME, "could not copy table %s: unexpected binary value of %d bytes for type %u",
+	error_set(RESULT_RUNTIME, "could not copy table %s: unexpected binary value of %d bytes for type %u",
 			  tc->what, len, typoid);
 	return false;
 }
@@ -1132,57 +1100,9 @@ decode_array(TableCopy *tc, const Dsplug__Column *col, const uint8_t *p,
 	return true;
 
 bad:
-	error_set(EXIT_RUNTIME, "could not copy table %s: unexpected binary array in column \"%s\"",
+	error_set(RESULT_RUNTIME, "could not copy table %s: unexpected binary array in column \"%s\"",
 			  tc->what, col->name);
 	return false;
-}
-
-/* WIRE.md's kinds by type, as plugin/encode.c assigns them */
-static Dsplug__Kind
-type_kind(uint32_t typoid)
-{
-	switch (typoid)
-	{
-		case INT2OID:
-		case INT4OID:
-		case INT8OID:
-			return DSPLUG__KIND__KIND_INT;
-		case FLOAT4OID:
-			return DSPLUG__KIND__KIND_FLOAT4;
-		case FLOAT8OID:
-			return DSPLUG__KIND__KIND_FLOAT8;
-		case BOOLOID:
-			return DSPLUG__KIND__KIND_BOOL;
-		case BYTEAOID:
-			return DSPLUG__KIND__KIND_BYTEA;
-		case NUMERICOID:
-			return DSPLUG__KIND__KIND_NUMERIC;
-		case DATEOID:
-			return DSPLUG__KIND__KIND_DATE;
-		case TIMEOID:
-			return DSPLUG__KIND__KIND_TIME;
-		case TIMESTAMPOID:
-			return DSPLUG__KIND__KIND_TIMESTAMP;
-		case TIMESTAMPTZOID:
-			return DSPLUG__KIND__KIND_TIMESTAMPTZ;
-		case UUIDOID:
-			return DSPLUG__KIND__KIND_UUID;
-		case JSONOID:
-		case JSONBOID:
-			return DSPLUG__KIND__KIND_JSON;
-		case INTERVALOID:
-			return DSPLUG__KIND__KIND_INTERVAL;
-		default:
-			return DSPLUG__KIND__KIND_TEXT;
-	}
-}
-
-/* The character types: their bytes travel, not an output function's text */
-static bool
-is_text_type(uint32_t typoid)
-{
-	return typoid == TEXTOID || typoid == VARCHAROID || typoid == BPCHAROID ||
-		typoid == NAMEOID;
 }
 
 /*

@@ -70,7 +70,7 @@ recorder_open(const char *path)
 
 	if (f == NULL || fwrite(REPLAY_MAGIC, 1, REPLAY_MAGIC_LEN, f) != REPLAY_MAGIC_LEN)
 	{
-		error_set(EXIT_USAGE, "could not open record file \"%s\": %s", path,
+		error_set(RESULT_USAGE, "could not open record file \"%s\": %s", path,
 				  strerror(errno));
 		if (f != NULL)
 			fclose(f);
@@ -95,7 +95,7 @@ recorder_write(Recorder *rec, uint64_t data_start, uint64_t wal_end,
 	if (fwrite(hdr, 1, sizeof(hdr), rec->file) != sizeof(hdr) ||
 		fwrite(data, 1, len, rec->file) != len)
 	{
-		error_set(EXIT_RUNTIME, "could not write to record file \"%s\": %s",
+		error_set(RESULT_RUNTIME, "could not write to record file \"%s\": %s",
 				  rec->path, strerror(errno));
 		return false;
 	}
@@ -108,7 +108,7 @@ recorder_close(Recorder *rec)
 	bool		ok = fclose(rec->file) == 0;
 
 	if (!ok)
-		error_set(EXIT_RUNTIME, "could not write to record file \"%s\": %s",
+		error_set(RESULT_RUNTIME, "could not write to record file \"%s\": %s",
 				  rec->path, strerror(errno));
 	free(rec->path);
 	free(rec);
@@ -127,7 +127,7 @@ struct RecordReader
 
 /*
  * Open a recording for reading (record_reader_next).  NULL after
- * error_set(): EXIT_USAGE when it cannot be opened, EXIT_RUNTIME when it
+ * error_set(): RESULT_USAGE when it cannot be opened, RESULT_RUNTIME when it
  * is not a recording.
  */
 RecordReader *
@@ -139,14 +139,14 @@ record_reader_open(const char *path)
 
 	if (f == NULL)
 	{
-		error_set(EXIT_USAGE, "could not open replay file \"%s\": %s", path,
+		error_set(RESULT_USAGE, "could not open replay file \"%s\": %s", path,
 				  strerror(errno));
 		return NULL;
 	}
 	if (fread(magic, 1, REPLAY_MAGIC_LEN, f) != REPLAY_MAGIC_LEN ||
 		memcmp(magic, REPLAY_MAGIC, REPLAY_MAGIC_LEN) != 0)
 	{
-		error_set(EXIT_RUNTIME, "could not read replay file \"%s\": not a dsplug-consumer recording",
+		error_set(RESULT_RUNTIME, "could not read replay file \"%s\": not a dsplug-consumer recording",
 				  path);
 		fclose(f);
 		return NULL;
@@ -175,7 +175,7 @@ record_reader_next(RecordReader *rr, const uint8_t **frame, size_t *len,
 		return RECORD_END;
 	if (n != sizeof(hdr) || hdr[0] != 'w')
 	{
-		error_set(EXIT_RUNTIME, "could not read replay file \"%s\": record %llu is %s",
+		error_set(RESULT_RUNTIME, "could not read replay file \"%s\": record %llu is %s",
 				  rr->path, (unsigned long long) rr->nframes + 1,
 				  n != sizeof(hdr) ? "truncated" : "not a frame record");
 		return RECORD_FAILED;
@@ -183,7 +183,7 @@ record_reader_next(RecordReader *rr, const uint8_t **frame, size_t *len,
 	*len = (size_t) get_be(hdr + 17, 4);
 	if (*len > REPLAY_MAX_FRAME)
 	{
-		error_set(EXIT_RUNTIME, "could not read replay file \"%s\": record %llu claims %zu bytes",
+		error_set(RESULT_RUNTIME, "could not read replay file \"%s\": record %llu claims %zu bytes",
 				  rr->path, (unsigned long long) rr->nframes + 1, *len);
 		return RECORD_FAILED;
 	}
@@ -194,7 +194,7 @@ record_reader_next(RecordReader *rr, const uint8_t **frame, size_t *len,
 	}
 	if (fread(rr->frame, 1, *len, rr->file) != *len)
 	{
-		error_set(EXIT_RUNTIME, "could not read replay file \"%s\": record %llu is truncated",
+		error_set(RESULT_RUNTIME, "could not read replay file \"%s\": record %llu is truncated",
 				  rr->path, (unsigned long long) rr->nframes + 1);
 		return RECORD_FAILED;
 	}

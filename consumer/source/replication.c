@@ -22,7 +22,7 @@
 
 #include "source/source.h"
 
-static bool result_failed(PGresult *res, const char *what, bool *retryable);
+static bool result_failed(PGresult *res, const char *what);
 
 static inline uint64_t
 read_u64(const char *p)
@@ -47,20 +47,21 @@ write_u64(char *p, uint64_t v)
 /*
  * A command failed: a later attempt can fix some failures (the server
  * going down or starting up, a slot still held by our previous walsender,
- * a lost connection), not the rest (EXIT_SERVER).  Takes ownership of res.
+ * a lost connection: RESULT_RETRY), not the rest (RESULT_SERVER).  Takes
+ * ownership of res.
  */
 static bool
-result_failed(PGresult *res, const char *what, bool *retryable)
+result_failed(PGresult *res, const char *what)
 {
 	const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	bool		retry = sqlstate == NULL || source_retryable_sqlstate(sqlstate);
 
-	*retryable = sqlstate == NULL || source_retryable_sqlstate(sqlstate);
 	if (msg == NULL)
 		msg = PQresultErrorMessage(res);
 	if (msg == NULL || *msg == '\0')
 		msg = "connection lost";
-	error_set(*retryable ? EXIT_RUNTIME : EXIT_SERVER, "could not %s: %s",
+	error_set(retry ? RESULT_RETRY : RESULT_SERVER, "could not %s: %s",
 			  what, msg);
 	PQclear(res);
 	return false;
@@ -68,18 +69,16 @@ result_failed(PGresult *res, const char *what, bool *retryable)
 
 /*
  * Check slot: if it exists, it must be a logical dsplug slot of the
- * database connected to (EXIT_SERVER otherwise).  Sets info.
+ * database connected to (RESULT_SERVER otherwise).  Sets info.
  */
 bool
-repl_check_slot(PGconn *conn, const char *slot, ReplSlot *info,
-				bool *retryable)
+repl_check_slot(PGconn *conn, const char *slot, ReplSlot *info)
 {
 	char	   *lit = PQescapeLiteral(conn, slot, strlen(slot));
 	char		sql[1024];
 	PGresult   *res;
 
 	memset(info, 0, sizeof(ReplSlot));
-	*retryable = true;
 	if (lit == NULL)
 		return source_conn_failed(conn, "check the replication slot");
 	snprintf(sql, sizeof(sql),
@@ -91,31 +90,30 @@ repl_check_slot(PGconn *conn, const char *slot, ReplSlot *info,
 	PQfreemem(lit);
 	res = PQexec(conn, sql);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return result_failed(res, "check the replication slot", retryable);
+		return result_failed(res, "check the replication slot");
 	if (PQntuples(res) == 0)
 	{
 		PQclear(res);
 		return true;
 	}
 
-	*retryable = false;
 	if (strcmp(PQgetvalue(res, 0, 1), "logical") != 0)
 	{
-		error_set(EXIT_SERVER, "could not start replication: replication slot \"%s\" is a physical slot, not a logical dsplug slot",
+		error_set(RESULT_SERVER, "could not start replication: replication slot \"%s\" is a physical slot, not a logical dsplug slot",
 				  slot);
 		PQclear(res);
 		return false;
 	}
 	if (strcmp(PQgetvalue(res, 0, 0), "dsplug") != 0)
 	{
-		error_set(EXIT_SERVER, "could not start replication: replication slot \"%s\" uses output plugin \"%s\", not dsplug",
+		error_set(RESULT_SERVER, "could not start replication: replication slot \"%s\" uses output plugin \"%s\", not dsplug",
 				  slot, PQgetvalue(res, 0, 0));
 		PQclear(res);
 		return false;
 	}
 	if (strcmp(PQgetvalue(res, 0, 4), "t") != 0)
 	{
-		error_set(EXIT_SERVER, "could not start replication: replication slot \"%s\" belongs to database \"%s\", not to the one connected to",
+		error_set(RESULT_SERVER, "could not start replication: replication slot \"%s\" belongs to database \"%s\", not to the one connected to",
 				  slot, PQgetvalue(res, 0, 3));
 		PQclear(res);
 		return false;
@@ -149,7 +147,7 @@ repl_check_slot_idle(PGconn *conn, const char *slot)
 	res = PQexec(conn, sql);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 	{
-		error_set(EXIT_SERVER, "could not check replication slot \"%s\": %s",
+		error_set(RESULT_SERVER, "could not check replication slot \"%s\": %s",
 				  slot, PQresultStatus(res) == PGRES_TUPLES_OK ?
 				  "it does not exist" : PQresultErrorMessage(res));
 		PQclear(res);
@@ -157,7 +155,7 @@ repl_check_slot_idle(PGconn *conn, const char *slot)
 	}
 	if (!PQgetisnull(res, 0, 0))
 	{
-		error_set(EXIT_RUNTIME, "could not backfill from replication slot \"%s\": it is in use by process %s",
+		error_set(RESULT_RETRY, "could not backfill from replication slot \"%s\": it is in use by process %s",
 				  slot, PQgetvalue(res, 0, 0));
 		PQclear(res);
 		return false;
@@ -174,8 +172,7 @@ repl_check_slot_idle(PGconn *conn, const char *slot)
  */
 bool
 repl_start(PGconn *conn, const char *slot, uint64_t start, int proto_version,
-		   const char *publications, const ReplOption *options, int noptions,
-		   bool *retryable)
+		   const char *publications, const ReplOption *options, int noptions)
 {
 	char	   *ident = PQescapeIdentifier(conn, slot, strlen(slot));
 	char	   *pubs = PQescapeLiteral(conn, publications, strlen(publications));
@@ -183,7 +180,6 @@ repl_start(PGconn *conn, const char *slot, uint64_t start, int proto_version,
 	char	   *sql;
 	PGresult   *res;
 
-	*retryable = true;
 	if (ident == NULL || pubs == NULL)
 	{
 		PQfreemem(ident);
@@ -225,7 +221,7 @@ repl_start(PGconn *conn, const char *slot, uint64_t start, int proto_version,
 	res = PQexec(conn, sql);
 	free(sql);
 	if (PQresultStatus(res) != PGRES_COPY_BOTH)
-		return result_failed(res, "start replication", retryable);
+		return result_failed(res, "start replication");
 	PQclear(res);
 	return true;
 }
@@ -233,17 +229,16 @@ repl_start(PGconn *conn, const char *slot, uint64_t start, int proto_version,
 /*
  * Read the next message without waiting.  REPL_MESSAGE: *msg points into
  * *buf, which the caller releases with repl_release().  REPL_FAILED and
- * REPL_ENDED: error_set() says why, *retryable whether a new session may
- * do better.
+ * REPL_ENDED: error_set() says why (RESULT_RETRY: a new session may do
+ * better).
  */
 ReplRead
-repl_read(PGconn *conn, ReplMessage *msg, char **buf, bool *retryable)
+repl_read(PGconn *conn, ReplMessage *msg, char **buf)
 {
 	int			r;
 	char	   *b = NULL;
 
 	*buf = NULL;
-	*retryable = true;
 	r = PQgetCopyData(conn, &b, 1);
 	if (r == 0)
 	{
@@ -264,11 +259,11 @@ repl_read(PGconn *conn, ReplMessage *msg, char **buf, bool *retryable)
 		/* the server ended the stream, normally with an error */
 		if (res != NULL && PQresultStatus(res) == PGRES_FATAL_ERROR)
 		{
-			result_failed(res, "receive data", retryable);
+			result_failed(res, "receive data");
 			return REPL_FAILED;
 		}
 		PQclear(res);
-		error_set(EXIT_RUNTIME, "could not receive data: the server ended replication (shutting down?)");
+		error_set(RESULT_RETRY, "could not receive data: the server ended replication (shutting down?)");
 		return REPL_ENDED;
 	}
 	if (r == -2)
@@ -278,14 +273,13 @@ repl_read(PGconn *conn, ReplMessage *msg, char **buf, bool *retryable)
 	}
 
 	*buf = b;
-	*retryable = false;
 	memset(msg, 0, sizeof(ReplMessage));
 	msg->type = b[0];
 	if (b[0] == 'k')
 	{
 		if (r < 18)
 		{
-			error_set(EXIT_RUNTIME, "could not read keepalive message: %d bytes, expected 18",
+			error_set(RESULT_RUNTIME, "could not read keepalive message: %d bytes, expected 18",
 					  r);
 			return REPL_FAILED;
 		}
@@ -297,7 +291,7 @@ repl_read(PGconn *conn, ReplMessage *msg, char **buf, bool *retryable)
 	{
 		if (r < 25)
 		{
-			error_set(EXIT_RUNTIME, "could not read XLogData message: %d bytes, expected at least 25",
+			error_set(RESULT_RUNTIME, "could not read XLogData message: %d bytes, expected at least 25",
 					  r);
 			return REPL_FAILED;
 		}
@@ -307,7 +301,7 @@ repl_read(PGconn *conn, ReplMessage *msg, char **buf, bool *retryable)
 		msg->len = (size_t) r - 25;
 		return REPL_MESSAGE;
 	}
-	error_set(EXIT_RUNTIME, "could not read replication message: unknown message type 0x%02x",
+	error_set(RESULT_RUNTIME, "could not read replication message: unknown message type 0x%02x",
 			  (unsigned char) b[0]);
 	return REPL_FAILED;
 }

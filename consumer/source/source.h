@@ -18,8 +18,8 @@
  *						(--record, --replay)
  *
  * Every function that can fail returns false (or NULL) after error_set();
- * a failure a later attempt may not see (a lost connection, a server
- * shutting down) is EXIT_RUNTIME, a refusal EXIT_SERVER.
+ * a failure a later attempt may not meet (a lost connection, a server
+ * shutting down) is RESULT_RETRY, a refusal RESULT_SERVER.
  *
  * consumer/source/source.h
  *
@@ -36,8 +36,7 @@
 /* conn.c */
 extern bool source_check_conninfo(const char *conninfo, char *err,
 								  size_t errsize);
-extern PGconn *source_connect(const char *conninfo, bool replication,
-							  bool *retryable);
+extern PGconn *source_connect(const char *conninfo, bool replication);
 extern bool source_set_formats(PGconn *conn);
 extern bool source_retryable_sqlstate(const char *sqlstate);
 extern bool source_create_slot(PGconn *conn, const char *name,
@@ -81,15 +80,12 @@ typedef struct ReplOption
 	const char *value;			/* NULL: left out */
 } ReplOption;
 
-extern bool repl_check_slot(PGconn *conn, const char *slot, ReplSlot *info,
-							bool *retryable);
+extern bool repl_check_slot(PGconn *conn, const char *slot, ReplSlot *info);
 extern bool repl_check_slot_idle(PGconn *conn, const char *slot);
 extern bool repl_start(PGconn *conn, const char *slot, uint64_t start,
 					   int proto_version, const char *publications,
-					   const ReplOption *options, int noptions,
-					   bool *retryable);
-extern ReplRead repl_read(PGconn *conn, ReplMessage *msg, char **buf,
-						  bool *retryable);
+					   const ReplOption *options, int noptions);
+extern ReplRead repl_read(PGconn *conn, ReplMessage *msg, char **buf);
 extern void repl_release(char *buf);
 extern bool repl_wait(PGconn *conn, int64_t timeout_us);
 extern bool repl_send_status(PGconn *conn, uint64_t write, uint64_t flush,
@@ -136,7 +132,7 @@ typedef struct RowReader RowReader;
 extern bool source_read_row(PGconn *conn, const Dsplug__Relation *rel,
 							const Dsplug__Relation *want,
 							const Dsplug__Tuple *key, RowReader **reader,
-							const Dsplug__Tuple **row, bool *retryable);
+							const Dsplug__Tuple **row);
 extern void source_read_row_free(RowReader *reader);
 
 /* toast_fetch.c */
@@ -149,7 +145,7 @@ extern bool toast_fetch_complete(ToastFetcher *tf,
 								 const Dsplug__Tuple *new_,
 								 uint64_t commit_lsn,
 								 const Dsplug__Tuple **completed,
-								 bool *vanished, bool *retryable);
+								 bool *vanished);
 
 /* record.c */
 typedef struct Recorder Recorder;

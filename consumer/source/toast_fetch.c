@@ -66,7 +66,7 @@ struct ToastFetcher
 };
 
 static bool is_unset(const Dsplug__Value *v);
-static bool ensure_connection(ToastFetcher *tf, bool *retryable);
+static bool ensure_connection(ToastFetcher *tf);
 
 /*
  * A fetcher reading from conninfo (kept by reference), connecting on first
@@ -108,17 +108,16 @@ is_unset(const Dsplug__Value *v)
 }
 
 static bool
-ensure_connection(ToastFetcher *tf, bool *retryable)
+ensure_connection(ToastFetcher *tf)
 {
 	if (tf->conn != NULL)
 		return true;
-	tf->conn = source_connect(tf->conninfo, false, retryable);
+	tf->conn = source_connect(tf->conninfo, false);
 	if (tf->conn == NULL)
 		return false;
 	if (!source_set_formats(tf->conn))
 	{
-		*retryable = true;
-		error_set(EXIT_RUNTIME, "could not configure the connection reading unchanged TOAST values: %s",
+		error_set(RESULT_RETRY, "could not configure the connection reading unchanged TOAST values: %s",
 				  PQerrorMessage(tf->conn));
 		PQfinish(tf->conn);
 		tf->conn = NULL;
@@ -135,16 +134,16 @@ ensure_connection(ToastFetcher *tf, bool *retryable)
  * tuple's), read them from the source, and set *new_ to the new tuple with
  * them filled in (owned by tf until its next call).  *vanished: the row no
  * longer exists at the source; the UPSERT is not to be written (see the
- * file header).  Otherwise *new_ is nt.  false after error_set,
- * with *retryable set when the connection failed or the server may answer
- * later (tf drops the connection; the caller retries the session, so the
- * transaction comes again), clear when retrying cannot help.
+ * file header).  Otherwise *new_ is nt.  false after error_set(),
+ * RESULT_RETRY when the connection failed or the server may answer later
+ * (tf drops the connection; the session is retried, so the transaction
+ * comes again).
  */
 bool
 toast_fetch_complete(ToastFetcher *tf, const Dsplug__Relation *rel,
 					 const Dsplug__Tuple *old, const Dsplug__Tuple *nt,
 					 uint64_t commit_lsn, const Dsplug__Tuple **new_,
-					 bool *vanished, bool *retryable)
+					 bool *vanished)
 {
 	const Dsplug__Tuple *row;
 	Dsplug__Relation want;
@@ -154,7 +153,6 @@ toast_fetch_complete(ToastFetcher *tf, const Dsplug__Relation *rel,
 
 	*new_ = nt;
 	*vanished = false;
-	*retryable = false;
 	if (nt == NULL || nt->n_values != n)
 		return true;
 	if (n > tf->cap)
@@ -193,10 +191,9 @@ toast_fetch_complete(ToastFetcher *tf, const Dsplug__Relation *rel,
 	tf->key.n_values = n;
 
 	started = clock_us();
-	if (!ensure_connection(tf, retryable))
+	if (!ensure_connection(tf))
 		return false;
-	if (!source_read_row(tf->conn, rel, &want, &tf->key, &tf->reader, &row,
-						   retryable))
+	if (!source_read_row(tf->conn, rel, &want, &tf->key, &tf->reader, &row))
 	{
 		PQfinish(tf->conn);
 		tf->conn = NULL;

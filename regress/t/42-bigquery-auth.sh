@@ -1,6 +1,6 @@
 #!/bin/sh
 # 42-bigquery-auth.sh - Google credentials of the BigQuery target
-# (consumer/bigquery_auth.c) against the fake BigQuery's OAuth token
+# (consumer/sinks/bigquery/bigquery_auth.c) against the fake BigQuery's OAuth token
 # endpoint and metadata server (regress/fake-bigquery/lib/oauth.js):
 #
 #  - a service-account key: a signed JWT exchanged at token_uri, the token

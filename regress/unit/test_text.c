@@ -73,6 +73,9 @@ static const struct
 	{123.456, "123.456"}, {-1e-300, "-1e-300"}, {4.35, "4.35"},
 	{2.5e-5, "2.5e-05"}, {12345678901234567890.0, "1.2345678901234567e+19"},
 	{NAN, "NaN"}, {INFINITY, "Infinity"}, {-INFINITY, "-Infinity"},
+	/* powers of two: PostgreSQL prints the shortest, not the nearest */
+	{0x1p-1017, "7.120236347223045e-307"},
+	{0x1p-1007, "7.291122019556398e-304"},
 };
 
 static const struct

@@ -195,7 +195,7 @@ init_curl(void)
 
 /*
  * The source of credentials, in the order of bigquery_auth.h, with its first
- * token already fetched.  NULL after error_set(EXIT_TARGET, ...).
+ * token already fetched.  NULL after error_set(RESULT_TARGET, ...).
  */
 BqAuth *
 bq_auth_create(const BqAuthOptions *opts)
@@ -267,7 +267,7 @@ error:
 
 /*
  * A copy of a token valid for a while yet; the caller frees it.  NULL with
- * no error under --bigquery-no-auth, NULL after error_set(EXIT_TARGET, ...)
+ * no error under --bigquery-no-auth, NULL after error_set(RESULT_TARGET, ...)
  * when no token can be had.
  */
 char *
@@ -370,7 +370,7 @@ load_token_file(BqAuth *auth, bool at_start)
 	{
 		if (auth->token == NULL)
 		{
-			error_set(EXIT_TARGET, "could not read access token file \"%s\": %s",
+			error_set(RESULT_TARGET, "could not read access token file \"%s\": %s",
 					  auth->token_file, strerror(errno));
 			return false;
 		}
@@ -396,7 +396,7 @@ load_token_file(BqAuth *auth, bool at_start)
 		free_secret(text);
 		if (auth->token == NULL)
 		{
-			error_set(EXIT_TARGET, "could not read access token file \"%s\": %s",
+			error_set(RESULT_TARGET, "could not read access token file \"%s\": %s",
 					  auth->token_file, why);
 			return false;
 		}
@@ -436,7 +436,7 @@ load_key_file(BqAuth *auth, const char *path)
 	text = read_small_file(path, &len, NULL);
 	if (text == NULL)
 	{
-		error_set(EXIT_TARGET, "could not read Google credentials file \"%s\" (GOOGLE_APPLICATION_CREDENTIALS): %s",
+		error_set(RESULT_TARGET, "could not read Google credentials file \"%s\" (GOOGLE_APPLICATION_CREDENTIALS): %s",
 				  path, strerror(errno));
 		return false;
 	}
@@ -445,7 +445,7 @@ load_key_file(BqAuth *auth, const char *path)
 	if (key == NULL || !json_is_object(key))
 	{
 		/* jerr.text may quote the file, which holds a private key */
-		error_set(EXIT_TARGET, "could not parse Google credentials file \"%s\" (GOOGLE_APPLICATION_CREDENTIALS): %s",
+		error_set(RESULT_TARGET, "could not parse Google credentials file \"%s\" (GOOGLE_APPLICATION_CREDENTIALS): %s",
 				  path, key == NULL ? "not valid JSON" : "not a JSON object");
 		json_decref(key);
 		return false;
@@ -454,7 +454,7 @@ load_key_file(BqAuth *auth, const char *path)
 	type = json_string_field(key, "type");
 	if (type == NULL)
 	{
-		error_set(EXIT_TARGET, "could not use Google credentials file \"%s\": it has no \"type\"",
+		error_set(RESULT_TARGET, "could not use Google credentials file \"%s\": it has no \"type\"",
 				  path);
 		ok = false;
 	}
@@ -464,7 +464,7 @@ load_key_file(BqAuth *auth, const char *path)
 		ok = load_authorized_user(auth, path, key);
 	else
 	{
-		error_set(EXIT_TARGET, "could not use Google credentials file \"%s\": credentials of type \"%.64s\" are not supported (use a service account key, an authorized_user file, the metadata server or --bigquery-token-file)",
+		error_set(RESULT_TARGET, "could not use Google credentials file \"%s\": credentials of type \"%.64s\" are not supported (use a service account key, an authorized_user file, the metadata server or --bigquery-token-file)",
 				  path, type);
 		ok = false;
 	}
@@ -484,7 +484,7 @@ load_service_account(BqAuth *auth, const char *path, json_t *key)
 
 	if (email == NULL || email[0] == '\0' || pem == NULL || pem[0] == '\0')
 	{
-		error_set(EXIT_TARGET, "could not use service account key \"%s\": \"client_email\" or \"private_key\" is missing",
+		error_set(RESULT_TARGET, "could not use service account key \"%s\": \"client_email\" or \"private_key\" is missing",
 				  path);
 		return false;
 	}
@@ -492,7 +492,7 @@ load_service_account(BqAuth *auth, const char *path, json_t *key)
 		token_uri = GOOGLE_TOKEN_URI;
 	if (!url_allowed_for_secrets(token_uri))
 	{
-		error_set(EXIT_TARGET, "could not use service account key \"%s\": token_uri \"%s\" is neither https nor http on loopback",
+		error_set(RESULT_TARGET, "could not use service account key \"%s\": token_uri \"%s\" is neither https nor http on loopback",
 				  path, token_uri);
 		return false;
 	}
@@ -504,13 +504,13 @@ load_service_account(BqAuth *auth, const char *path, json_t *key)
 	ERR_clear_error();
 	if (auth->key == NULL)
 	{
-		error_set(EXIT_TARGET, "could not use service account key \"%s\": \"private_key\" is not a PEM private key",
+		error_set(RESULT_TARGET, "could not use service account key \"%s\": \"private_key\" is not a PEM private key",
 				  path);
 		return false;
 	}
 	if (EVP_PKEY_get_base_id(auth->key) != EVP_PKEY_RSA)
 	{
-		error_set(EXIT_TARGET, "could not use service account key \"%s\": \"private_key\" is not an RSA key (RS256 needs one)",
+		error_set(RESULT_TARGET, "could not use service account key \"%s\": \"private_key\" is not an RSA key (RS256 needs one)",
 				  path);
 		return false;
 	}
@@ -538,7 +538,7 @@ load_authorized_user(BqAuth *auth, const char *path, json_t *key)
 	if (client_id == NULL || client_secret == NULL || refresh == NULL ||
 		refresh[0] == '\0')
 	{
-		error_set(EXIT_TARGET, "could not use Google credentials file \"%s\": \"client_id\", \"client_secret\" or \"refresh_token\" is missing",
+		error_set(RESULT_TARGET, "could not use Google credentials file \"%s\": \"client_id\", \"client_secret\" or \"refresh_token\" is missing",
 				  path);
 		return false;
 	}
@@ -546,7 +546,7 @@ load_authorized_user(BqAuth *auth, const char *path, json_t *key)
 		token_uri = GOOGLE_TOKEN_URI;
 	if (!url_allowed_for_secrets(token_uri))
 	{
-		error_set(EXIT_TARGET, "could not use Google credentials file \"%s\": token_uri \"%s\" is neither https nor http on loopback",
+		error_set(RESULT_TARGET, "could not use Google credentials file \"%s\": token_uri \"%s\" is neither https nor http on loopback",
 				  path, token_uri);
 		return false;
 	}
@@ -682,7 +682,7 @@ fetch_token(BqAuth *auth, bool *retryable)
 			connect_timeout = METADATA_CONNECT_TIMEOUT_MS;
 			break;
 		default:
-			error_set(EXIT_RUNTIME, "could not obtain access token: source %d fetches none",
+			error_set(RESULT_RUNTIME, "could not obtain access token: source %d fetches none",
 					  (int) auth->source);
 			return false;
 	}
@@ -692,12 +692,12 @@ fetch_token(BqAuth *auth, bool *retryable)
 		if (auth->source == BQ_AUTH_METADATA && auth->token == NULL)
 		{
 			/* never reached it: most likely not a Google Cloud machine */
-			error_set(EXIT_TARGET, "could not obtain access token: no credentials: set GOOGLE_APPLICATION_CREDENTIALS, use --bigquery-token-file, or run on Google Cloud (metadata server %s: %s)",
+			error_set(RESULT_TARGET, "could not obtain access token: no credentials: set GOOGLE_APPLICATION_CREDENTIALS, use --bigquery-token-file, or run on Google Cloud (metadata server %s: %s)",
 					  url, errbuf);
 		}
 		else
 		{
-			error_set(EXIT_TARGET, "could not obtain access token from %s: %s",
+			error_set(RESULT_TARGET, "could not obtain access token from %s: %s",
 					  url, errbuf);
 			*retryable = true;
 		}
@@ -718,7 +718,7 @@ fetch_token(BqAuth *auth, bool *retryable)
 			err = json_string_field(json_object_get(json, "error"), "status");
 			desc = json_string_field(json_object_get(json, "error"), "message");
 		}
-		error_set(EXIT_TARGET, "could not obtain access token from %s: HTTP %ld%s%.*s%s%.*s",
+		error_set(RESULT_TARGET, "could not obtain access token from %s: HTTP %ld%s%.*s%s%.*s",
 				  url, status,
 				  err != NULL ? ": " : "", MAX_QUOTED_ERROR, err != NULL ? err : "",
 				  desc != NULL ? ": " : "", MAX_QUOTED_ERROR, desc != NULL ? desc : "");
@@ -731,7 +731,7 @@ fetch_token(BqAuth *auth, bool *retryable)
 	if (token == NULL || token[0] == '\0' || strpbrk(token, " \t\r\n") != NULL ||
 		!json_is_integer(expires) || json_integer_value(expires) <= 0)
 	{
-		error_set(EXIT_TARGET, "could not obtain access token from %s: the response has no valid \"access_token\" and \"expires_in\"",
+		error_set(RESULT_TARGET, "could not obtain access token from %s: the response has no valid \"access_token\" and \"expires_in\"",
 				  url);
 		goto done;
 	}
@@ -800,7 +800,7 @@ make_assertion(BqAuth *auth)
 	json_decref(claims);
 	if (h64 == NULL || c64 == NULL)
 	{
-		error_set(EXIT_TARGET, "could not build token request for %s: JSON encoding failed",
+		error_set(RESULT_TARGET, "could not build token request for %s: JSON encoding failed",
 				  auth->client_email);
 		goto done;
 	}
@@ -829,7 +829,7 @@ sign_error:
 	{
 		unsigned long e = ERR_get_error();
 
-		error_set(EXIT_TARGET, "could not sign token request for %s: %s",
+		error_set(RESULT_TARGET, "could not sign token request for %s: %s",
 				  auth->client_email,
 				  e != 0 ? ERR_reason_error_string(e) : "unknown OpenSSL error");
 		ERR_clear_error();

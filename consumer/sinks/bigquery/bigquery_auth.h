@@ -44,7 +44,7 @@ typedef struct BqAuthOptions
  * GOOGLE_APPLICATION_CREDENTIALS service-account key (JWT RS256 exchanged at
  * its token_uri); else the metadata server (GCE_METADATA_HOST honoured).
  * The first token is fetched here, so bad credentials show at startup.
- * Returns NULL after error_set(EXIT_TARGET, ...).  The caller owns the result
+ * Returns NULL after error_set(RESULT_TARGET, ...).  The caller owns the result
  * and frees it with bq_auth_free().
  */
 extern BqAuth *bq_auth_create(const BqAuthOptions *opts);

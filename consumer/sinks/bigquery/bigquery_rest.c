@@ -175,10 +175,10 @@ request(BqRest *rest, const char *method, const char *path, json_t *body,
 		if (clock_us() + delay > give_up || stop_requested)
 		{
 			if (rc != CURLE_OK)
-				error_set(EXIT_TARGET, "could not %s: %s", what,
+				error_set(RESULT_TARGET, "could not %s: %s", what,
 						  errbuf[0] ? errbuf : curl_easy_strerror(rc));
 			else
-				error_set(EXIT_TARGET, "could not %s: HTTP %ld: %s", what, *status,
+				error_set(RESULT_TARGET, "could not %s: HTTP %ld: %s", what, *status,
 						  resp.data ? resp.data : "");
 			free(resp.data);
 			goto done;
@@ -212,7 +212,7 @@ error_text(const json_t *result)
 static bool
 refused(const char *what, long status, json_t **result)
 {
-	error_set(EXIT_TARGET, "could not %s: HTTP %ld: %s", what, status,
+	error_set(RESULT_TARGET, "could not %s: HTTP %ld: %s", what, status,
 			  error_text(*result));
 	json_decref(*result);
 	*result = NULL;
@@ -270,7 +270,7 @@ bq_rest_ensure_dataset(BqRest *rest, const char *dataset, const char *location)
 	have = json_string_value(json_object_get(result, "location"));
 	if (have == NULL || strcasecmp(have, location) != 0)
 	{
-		error_set(EXIT_TARGET, "could not use dataset \"%s\": it is in location %s, not %s; each region's consumer must write to a dataset in its own location",
+		error_set(RESULT_TARGET, "could not use dataset \"%s\": it is in location %s, not %s; each region's consumer must write to a dataset in its own location",
 				  dataset, have ? have : "(unknown)", location);
 		json_decref(result);
 		return false;

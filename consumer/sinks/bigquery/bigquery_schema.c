@@ -329,7 +329,7 @@ bq_schema_from_table(BqTableSchema *schema, const json_t *table)
 
 		if (name == NULL || type == NULL || !bq_type_from_name(type, &t))
 		{
-			error_set(EXIT_TARGET, "could not use table \"%s\": column \"%s\" has type %s, which dsplug-consumer does not write",
+			error_set(RESULT_TARGET, "could not use table \"%s\": column \"%s\" has type %s, which dsplug-consumer does not write",
 					  schema->table_id, name ? name : "?", type ? type : "?");
 			return false;
 		}
@@ -388,7 +388,7 @@ bq_schema_match(BqTableSchema *schema, const Dsplug__Relation *rel, int *added)
 				 (col->type != type &&
 				  !(col->type == BQ_BIGNUMERIC && type == BQ_NUMERIC)))
 		{
-			error_set(EXIT_TARGET, "could not use table \"%s\": column \"%s\" is %s%s in BigQuery but %s (%s) in the source",
+			error_set(RESULT_TARGET, "could not use table \"%s\": column \"%s\" is %s%s in BigQuery but %s (%s) in the source",
 					  schema->table_id, col->name, col->repeated ? "REPEATED " : "",
 					  bq_type_name(col->type), sc->type_name,
 					  bq_type_name(type));
@@ -782,7 +782,7 @@ put_value(BqRowBuf *b, BqTableSchema *schema, BqColumn *col,
 		if (ok)
 			return true;
 	}
-	error_set(EXIT_TARGET, "could not encode a value of column \"%s\" of table \"%s\" as BigQuery %s",
+	error_set(RESULT_TARGET, "could not encode a value of column \"%s\" of table \"%s\" as BigQuery %s",
 			  col->name, schema->table_id, bq_type_name(col->type));
 	return false;
 }
@@ -811,7 +811,7 @@ put_column(BqRowBuf *b, BqTableSchema *schema, BqColumn *col,
 		if (old == NULL || old->kind_case == DSPLUG__VALUE__KIND__NOT_SET ||
 			old->kind_case == DSPLUG__VALUE__KIND_UNCHANGED_TOAST)
 		{
-			error_set(EXIT_TARGET, "could not write a row of table \"%s\": column \"%s\" is an unchanged TOASTed value that the change does not carry; run ALTER TABLE %s.%s REPLICA IDENTITY FULL on the source so that updates carry it",
+			error_set(RESULT_TARGET, "could not write a row of table \"%s\": column \"%s\" is an unchanged TOASTed value that the change does not carry; run ALTER TABLE %s.%s REPLICA IDENTITY FULL on the source so that updates carry it",
 					  schema->table_id, col->name, rel->schema, rel->name);
 			return false;
 		}

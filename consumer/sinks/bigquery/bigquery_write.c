@@ -43,7 +43,6 @@
  *
  *-------------------------------------------------------------------------
  */
-#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -58,6 +57,8 @@
 #include <grpc/slice.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
+
+#include <curl/curl.h>
 
 #include "sinks/bigquery/bigquery.h"
 #include "bigquery_write.pb-c.h"
@@ -173,7 +174,6 @@ static void queue_push(BqQueue *q, BqRequest *r);
 static void queue_push_front(BqQueue *q, BqRequest *r);
 static BqRequest *queue_pop(BqQueue *q);
 static void request_free(BqRequest *r);
-static char *url_encode(const char *s);
 static const char *status_name(int code);
 
 /*
@@ -267,7 +267,7 @@ writer_failed(BqWriter *w)
 {
 	if (!w->failed)
 		return false;
-	error_set(EXIT_TARGET, "%s", w->error);
+	error_set(RESULT_TARGET, "%s", w->error);
 	return true;
 }
 
@@ -372,10 +372,16 @@ bq_writer_stream(BqWriter *w, const char *project, const char *dataset,
 			 project, dataset, schema->table_id);
 	s->label = xmalloc(len);
 	snprintf(s->label, len, "%s.%s", dataset, schema->table_id);
-	enc = url_encode(s->name);
+	/* the routing header: the stream's name, URL-encoded */
+	enc = curl_easy_escape(NULL, s->name, 0);
+	if (enc == NULL)
+	{
+		fprintf(stderr, "dsplug-consumer: could not encode a stream name: out of memory\n");
+		exit(EXIT_RUNTIME);
+	}
 	s->routing = xmalloc(strlen(enc) + 16);
 	sprintf(s->routing, "write_stream=%s", enc);
-	free(enc);
+	curl_free(enc);
 	s->op_send.stream = s->op_recv.stream = s->op_status.stream = s;
 	s->op_send.kind = OP_SEND;
 	s->op_recv.kind = OP_RECV;
@@ -552,24 +558,6 @@ request_free(BqRequest *r)
 }
 
 /* encodeURIComponent: '/' and every other reserved byte as %XX */
-static char *
-url_encode(const char *s)
-{
-	char	   *out = xmalloc(strlen(s) * 3 + 1);
-	char	   *p = out;
-
-	for (; *s; s++)
-	{
-		unsigned char c = (unsigned char) *s;
-
-		if (isalnum(c) || strchr("-_.!~*'()", c))
-			*p++ = (char) c;
-		else
-			p += sprintf(p, "%%%02X", c);
-	}
-	*p = '\0';
-	return out;
-}
 
 /* Send what is queued, opening a call when there is none. */
 static void

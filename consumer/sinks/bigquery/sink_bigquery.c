@@ -257,7 +257,7 @@ parse_uri(BqSink *bq, const char *uri, const char *location)
 
 	if (slash == NULL || slash == location || (q != NULL && q < slash))
 	{
-		error_set(EXIT_TARGET, "could not open target \"%s\": expected bigquery://PROJECT/DATASET?location=LOCATION",
+		error_set(RESULT_TARGET, "could not open target \"%s\": expected bigquery://PROJECT/DATASET?location=LOCATION",
 				  uri);
 		return false;
 	}
@@ -273,21 +273,21 @@ parse_uri(BqSink *bq, const char *uri, const char *location)
 	{
 		if (!isalnum((unsigned char) *p) && !strchr("-.:_", *p))
 		{
-			error_set(EXIT_TARGET, "could not open target \"%s\": invalid project id \"%s\"",
+			error_set(RESULT_TARGET, "could not open target \"%s\": invalid project id \"%s\"",
 					  uri, bq->project);
 			return false;
 		}
 	}
 	if (bq->dataset[0] == '\0' || strlen(bq->dataset) > 1024)
 	{
-		error_set(EXIT_TARGET, "could not open target \"%s\": no dataset after the project", uri);
+		error_set(RESULT_TARGET, "could not open target \"%s\": no dataset after the project", uri);
 		return false;
 	}
 	for (const char *p = bq->dataset; *p; p++)
 	{
 		if (!isalnum((unsigned char) *p) && *p != '_')
 		{
-			error_set(EXIT_TARGET, "could not open target \"%s\": invalid dataset id \"%s\" (letters, digits and underscores)",
+			error_set(RESULT_TARGET, "could not open target \"%s\": invalid dataset id \"%s\" (letters, digits and underscores)",
 					  uri, bq->dataset);
 			return false;
 		}
@@ -301,7 +301,7 @@ parse_uri(BqSink *bq, const char *uri, const char *location)
 
 		if (eq == NULL)
 		{
-			error_set(EXIT_TARGET, "could not open target \"%s\": parameter \"%s\" has no value",
+			error_set(RESULT_TARGET, "could not open target \"%s\": parameter \"%s\" has no value",
 					  uri, kv);
 			free(query);
 			return false;
@@ -334,7 +334,7 @@ parse_uri(BqSink *bq, const char *uri, const char *location)
 			}
 			if (secs < 0 || secs > 24 * 3600)
 			{
-				error_set(EXIT_TARGET, "could not open target \"%s\": invalid max_staleness \"%s\" (e.g. 30s, 15m, 1h; at most 24h)",
+				error_set(RESULT_TARGET, "could not open target \"%s\": invalid max_staleness \"%s\" (e.g. 30s, 15m, 1h; at most 24h)",
 						  uri, val);
 				free(query);
 				return false;
@@ -346,7 +346,7 @@ parse_uri(BqSink *bq, const char *uri, const char *location)
 		}
 		else
 		{
-			error_set(EXIT_TARGET, "could not open target \"%s\": invalid parameter \"%s=%s\" (location=LOCATION, mode=merge|append, max_staleness=DURATION)",
+			error_set(RESULT_TARGET, "could not open target \"%s\": invalid parameter \"%s=%s\" (location=LOCATION, mode=merge|append, max_staleness=DURATION)",
 					  uri, kv, val);
 			free(query);
 			return false;
@@ -355,7 +355,7 @@ parse_uri(BqSink *bq, const char *uri, const char *location)
 	free(query);
 	if (bq->location == NULL)
 	{
-		error_set(EXIT_TARGET, "could not open target \"%s\": location=LOCATION is required (the dataset's region, e.g. US, EU, europe-west1)",
+		error_set(RESULT_TARGET, "could not open target \"%s\": location=LOCATION is required (the dataset's region, e.g. US, EU, europe-west1)",
 				  uri);
 		return false;
 	}
@@ -433,7 +433,7 @@ read_state(BqSink *bq, uint64_t *applied_lsn)
 	lsn = json_string_value(json_object_get(state, "applied_lsn"));
 	if (bq->slot != NULL && have_slot != NULL && strcmp(have_slot, bq->slot) != 0)
 	{
-		error_set(EXIT_TARGET, "could not open target: dataset \"%s\" follows replication slot \"%s\", not \"%s\"",
+		error_set(RESULT_TARGET, "could not open target: dataset \"%s\" follows replication slot \"%s\", not \"%s\"",
 				  bq->dataset, have_slot, bq->slot);
 		json_decref(state);
 		json_decref(table);
@@ -608,7 +608,7 @@ bq_relation(Sink *sink, const Dsplug__Relation *rel, SinkRelationInfo *info)
 				result == NULL || !bq_schema_from_table(t->schema, result))
 			{
 				if (result == NULL && error_message()[0] == '\0')
-					error_set(EXIT_TARGET, "could not read table \"%s.%s\": it vanished",
+					error_set(RESULT_TARGET, "could not read table \"%s.%s\": it vanished",
 							  bq->dataset, t->schema->table_id);
 				json_decref(result);
 				return false;
@@ -673,7 +673,7 @@ bq_change(Sink *sink, const SinkChange *change)
 
 	if (t == NULL)
 	{
-		error_set(EXIT_RUNTIME, "could not write a change: relation %u was not described",
+		error_set(RESULT_RUNTIME, "could not write a change: relation %u was not described",
 				  change->relation->oid);
 		return false;
 	}
@@ -698,7 +698,7 @@ bq_change(Sink *sink, const SinkChange *change)
 			tuple = change->old;
 			if (tuple == NULL)
 			{
-				error_set(EXIT_TARGET, "could not write a delete to table \"%s\": the change carries no old key",
+				error_set(RESULT_TARGET, "could not write a delete to table \"%s\": the change carries no old key",
 						  t->schema->table_id);
 				return false;
 			}
@@ -809,7 +809,7 @@ bq_commit(Sink *sink, uint64_t end_lsn)
 		if (!bq_writer_wait(bq->writer, bq_writer_last_request(bq->writer), &stopped))
 		{
 			if (stopped)
-				error_set(EXIT_RUNTIME, "could not finish the copy: interrupted");
+				error_set(RESULT_RUNTIME, "could not finish the copy: interrupted");
 			return false;
 		}
 		collect_acks(bq);
@@ -919,7 +919,7 @@ bq_sync(Sink *sink)
 		if (clock_us() > deadline)
 		{
 			collect_acks(bq);
-			error_set(EXIT_TARGET, "could not stop cleanly: BigQuery has not acknowledged every change after %d s; confirmed up to %X/%X, the rest is sent again at the next start",
+			error_set(RESULT_TARGET, "could not stop cleanly: BigQuery has not acknowledged every change after %d s; confirmed up to %X/%X, the rest is sent again at the next start",
 					  (int) (SYNC_TIMEOUT_US / 1000000), LSN_FORMAT_ARGS(bq->flushed));
 			return false;
 		}

@@ -168,7 +168,7 @@ sqlite_open(Sink *sink, const char *uri, const SinkOption *options,
 		location += 2;			/* sqlite:///abs/path and sqlite://rel/path */
 	if (*location == '\0')
 	{
-		error_set(EXIT_TARGET, "could not open target \"%s\": no database path after \"sqlite:\"",
+		error_set(RESULT_TARGET, "could not open target \"%s\": no database path after \"sqlite:\"",
 				  uri);
 		return false;
 	}
@@ -183,20 +183,20 @@ sqlite_open(Sink *sink, const char *uri, const SinkOption *options,
 
 	if (stat(location, &st) == 0 && S_ISDIR(st.st_mode))
 	{
-		error_set(EXIT_TARGET, "could not open target database \"%s\": it is a directory",
+		error_set(RESULT_TARGET, "could not open target database \"%s\": it is a directory",
 				  location);
 		goto error;
 	}
 	s->lock_fd = open(location, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (s->lock_fd < 0)
 	{
-		error_set(EXIT_TARGET, "could not open target database \"%s\": %s",
+		error_set(RESULT_TARGET, "could not open target database \"%s\": %s",
 				  location, strerror(errno));
 		goto error;
 	}
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0)
 	{
-		error_set(EXIT_TARGET, "could not lock target database \"%s\": %s",
+		error_set(RESULT_TARGET, "could not lock target database \"%s\": %s",
 				  location, errno == EWOULDBLOCK ?
 				  "another dsplug-consumer is writing to it" : strerror(errno));
 		goto error;
@@ -213,7 +213,7 @@ sqlite_open(Sink *sink, const char *uri, const SinkOption *options,
 						 SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK)
 	{
-		error_set(EXIT_TARGET, "could not open target database \"%s\": %s",
+		error_set(RESULT_TARGET, "could not open target database \"%s\": %s",
 				  location, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 		goto error;
 	}
@@ -260,7 +260,7 @@ sqlite_open(Sink *sink, const char *uri, const SinkOption *options,
 
 	if (slot != NULL && s->slot != NULL && strcmp(slot, s->slot) != 0)
 	{
-		error_set(EXIT_TARGET, "could not use target database \"%s\": it follows slot \"%s\", not \"%s\"",
+		error_set(RESULT_TARGET, "could not use target database \"%s\": it follows slot \"%s\", not \"%s\"",
 				  location, s->slot, slot);
 		goto error;
 	}
@@ -415,7 +415,7 @@ sqlite_change(Sink *sink, const SinkChange *change)
 
 	if (t == NULL || (size_t) t->ncols != change->relation->n_columns)
 	{
-		error_set(EXIT_RUNTIME, "could not apply a change to relation %u: it was not described to the target",
+		error_set(RESULT_RUNTIME, "could not apply a change to relation %u: it was not described to the target",
 				  change->relation->oid);
 		return false;
 	}
@@ -561,7 +561,7 @@ run_change(SqliteSink *s, Table *t, StmtOp op, const Dsplug__Tuple *row,
 	sqlite3_reset(st->stmt);
 	if (rc != SQLITE_DONE)
 	{
-		error_set(EXIT_TARGET, "could not write to table \"%s\" of target database \"%s\": %s",
+		error_set(RESULT_TARGET, "could not write to table \"%s\" of target database \"%s\": %s",
 				  t->name, s->path, sqlite3_errmsg(s->db));
 		return false;
 	}
@@ -640,7 +640,7 @@ bind_value(SqliteSink *s, sqlite3_stmt *stmt, int param,
 			wire_text_reset(&s->value);
 			if (!wire_text_append_value(&s->value, value, NULL))
 			{
-				error_set(EXIT_RUNTIME, "could not render a value of column \"%s\": out of memory",
+				error_set(RESULT_RUNTIME, "could not render a value of column \"%s\": out of memory",
 						  col->name);
 				return false;
 			}
@@ -650,7 +650,7 @@ bind_value(SqliteSink *s, sqlite3_stmt *stmt, int param,
 	}
 	if (rc != SQLITE_OK)
 	{
-		error_set(EXIT_TARGET, "could not bind a value of column \"%s\": %s",
+		error_set(RESULT_TARGET, "could not bind a value of column \"%s\": %s",
 				  col->name, sqlite3_errstr(rc));
 		return false;
 	}
@@ -674,7 +674,7 @@ sqlite_truncate(Sink *sink, const Dsplug__Relation *const *rels, size_t nrels,
 
 		if (t == NULL)
 		{
-			error_set(EXIT_RUNTIME, "could not truncate relation %u: it was not described to the target",
+			error_set(RESULT_RUNTIME, "could not truncate relation %u: it was not described to the target",
 					  rels[i]->oid);
 			return false;
 		}
@@ -903,7 +903,7 @@ build_stmt(SqliteSink *s, Table *t, Stmt *st)
 	if (sqlite3_prepare_v3(s->db, s->sql.data, (int) s->sql.len,
 						   SQLITE_PREPARE_PERSISTENT, &st->stmt, NULL) != SQLITE_OK)
 	{
-		error_set(EXIT_TARGET, "could not prepare a statement for table \"%s\" of target database \"%s\": %s",
+		error_set(RESULT_TARGET, "could not prepare a statement for table \"%s\" of target database \"%s\": %s",
 				  t->name, s->path, sqlite3_errmsg(s->db));
 		return false;
 	}

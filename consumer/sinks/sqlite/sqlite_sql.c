@@ -20,7 +20,7 @@ static void text_put(WireText *text, const char *str, size_t len);
 bool
 lite_fail(SqliteSink *s, const char *what)
 {
-	error_set(EXIT_TARGET, "could not %s target database \"%s\": %s",
+	error_set(RESULT_TARGET, "could not %s target database \"%s\": %s",
 			  what, s->path, sqlite3_errmsg(s->db));
 	return false;
 }
