@@ -38,15 +38,9 @@ copy_dir "$sharedir" "$sharedir"
 # The copy's pg_config also answers for the headers (what is built against
 # it during the tests, such as proto/wire_crc.c, needs the server's): they
 # are the installation's own, linked, not copied.
-includedir_server=$("$PG_CONFIG" --includedir-server)
 mkdir -p "$dest$(dirname "$includedir_server")"
 ln -s "$includedir_server" "$dest$includedir_server"
 rm -f "$dest$sharedir"/extension/dsplug*
-# the server's headers, for what tests build against the copy (the consumer
-# and regress/unit take type OIDs and the float renderings from them):
-# read-only, so linked rather than copied
-mkdir -p "$(dirname "$dest$includedir_server")"
-ln -s "$includedir_server" "$dest$includedir_server"
 
 # The copy's own pg_config answers with the copy's directories.
 priv="$dest$bindir/pg_config"
